@@ -1,0 +1,1 @@
+"""Model components; importing this module registers them with Detectron2's registries."""

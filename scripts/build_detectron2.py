@@ -1,0 +1,118 @@
+#!/usr/bin/env python
+"""Build a detectron2 wheel offline from the hash-pinned ``pb1-detectron2==0.6`` sdist.
+
+The sdist is upstream detectron2 v0.6's Python code without the C++ sources of ``detectron2._C``.
+This script downloads it (or reuses a cached copy), checks its SHA-256, adds an empty extension
+module of our own, applies the post-0.6 upstream compatibility fixes (NumPy >= 1.24 aliases,
+Pillow >= 10 ``Image.LINEAR``), drops the ``black`` pin and the direct-URL extra from its
+``setup.py``, and builds a wheel into the cache directory. Nothing from detectron2 is vendored
+into this repository.
+"""
+import argparse
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import urllib.request
+from pathlib import Path
+
+SDIST_NAME = "pb1-detectron2-0.6.tar.gz"
+SDIST_URL = (
+    "https://files.pythonhosted.org/packages/60/26/"
+    "48f5bbb7ee492696a21da23303daeecdfe3942c498a70d34108acf63b2bd/" + SDIST_NAME
+)
+SDIST_SHA256 = "5d2e9e51e523ec72f6a31cca04b0a515492e9514b773a3d134cedc0677170b29"
+
+# The only symbol detectron2 0.6 needs from its extension at import time is the module itself.
+PLACEHOLDER_EXTENSION = """\
+// Placeholder for detectron2._C: ovavss_d2 uses none of detectron2's compiled operators.
+#include <torch/extension.h>
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "detectron2._C placeholder built by ovavss_d2 (no compiled operators)";
+}
+"""
+
+NUMPY_ALIASES = {"np.bool": "bool", "np.int": "int", "np.float": "float", "np.str": "str"}
+
+
+def sha256(path: Path) -> str:
+    """Return the hex SHA-256 digest of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_sdist(cache: Path) -> Path:
+    """Download the sdist into ``cache`` unless a copy with the right hash is already there."""
+    target = cache / SDIST_NAME
+    if target.exists() and sha256(target) == SDIST_SHA256:
+        return target
+    print(f"[build_detectron2] downloading {SDIST_URL}", flush=True)
+    partial = target.with_suffix(".part")
+    with urllib.request.urlopen(SDIST_URL, timeout=120) as response, open(partial, "wb") as f:
+        shutil.copyfileobj(response, f)
+    actual = sha256(partial)
+    if actual != SDIST_SHA256:
+        partial.unlink()
+        raise SystemExit(f"[build_detectron2] hash mismatch for {SDIST_NAME}: {actual}")
+    partial.replace(target)
+    return target
+
+
+def patch_source(src: Path) -> None:
+    """Apply the placeholder extension and the post-0.6 compatibility fixes in place."""
+    csrc = src / "detectron2" / "layers" / "csrc"
+    csrc.mkdir(parents=True, exist_ok=True)
+    (csrc / "vision.cpp").write_text(PLACEHOLDER_EXTENSION)
+
+    alias = re.compile(r"\bnp\.(bool|int|float|str)\b(?!_)")
+    for py in src.rglob("*.py"):
+        text = py.read_text()
+        new = alias.sub(lambda m: NUMPY_ALIASES[m.group(0)], text)
+        new = new.replace("Image.LINEAR", "Image.BILINEAR")
+        if new != text:
+            py.write_text(new)
+
+    setup_py = src / "setup.py"
+    text = setup_py.read_text()
+    text = re.sub(r'\s*"black==[^"]*",', "", text)
+    text = re.sub(r'\s*"panopticapi @ [^"]*",', "", text)
+    setup_py.write_text(text)
+
+
+def main() -> None:
+    """Build (or reuse) the wheel and print its path on the last line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", type=Path, required=True, help="directory for sdist and wheel")
+    args = parser.parse_args()
+    args.cache.mkdir(parents=True, exist_ok=True)
+
+    wheels = sorted(args.cache.glob("pb1_detectron2-0.6-*.whl"))
+    if wheels:
+        print(wheels[-1])
+        return
+    sdist = fetch_sdist(args.cache)
+    with tempfile.TemporaryDirectory() as tmp:
+        with tarfile.open(sdist) as tar:
+            tar.extractall(tmp, filter="data")
+        src = Path(tmp) / "pb1-detectron2-0.6"
+        patch_source(src)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps",
+             "-w", str(args.cache), str(src)],
+            check=True,
+        )
+    wheels = sorted(args.cache.glob("pb1_detectron2-0.6-*.whl"))
+    if not wheels:
+        raise SystemExit("[build_detectron2] pip wheel finished but produced no wheel")
+    print(wheels[-1])
+
+
+if __name__ == "__main__":
+    main()
