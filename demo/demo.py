@@ -1,0 +1,308 @@
+#!/usr/bin/env python
+"""Segment and name the sounding objects of a video: overlay video, label PNGs and a JSON.
+
+    python demo/demo.py --video clip.mp4 [--audio clip.wav] --vocabulary "dog, violin" \\
+        --output output/demo
+
+Writes into ``--output``: ``<video>_overlay.mp4`` (masks and class names drawn on the segmented
+frames, the original audio muxed back in), ``<video>_labels/<frame>.png`` (one palette label map
+per segmented frame: 0 background, k the k-th vocabulary class) and ``<video>.json`` (per frame,
+each detected sounding object: class, score, area, box). See docs/GETTING_STARTED.md.
+"""
+
+import argparse
+import json
+import logging
+import math
+import sys
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+
+import numpy as np
+from detectron2.config import get_cfg
+from detectron2.utils.logger import setup_logger
+from tqdm import tqdm
+
+from ovavss_d2 import add_ovavss_config
+from ovavss_d2.predictor import (
+    DEFAULT_CONFIG_FILE,
+    VideoPredictor,
+    check_vocabulary,
+    default_weights,
+)
+from ovavss_d2.utils.video_io import (
+    AudioWindow,
+    MediaError,
+    NoAudioTrackError,
+    VideoWriter,
+    iter_frames,
+    open_audio,
+    probe_video,
+)
+from ovavss_d2.utils.visualization import (
+    draw_instances,
+    instance_records,
+    label_map,
+    save_label_png,
+    select_instances,
+)
+
+logger = logging.getLogger("ovavss_d2.demo")
+
+# Extra audio decoded on both sides of a window, so that resampling sees context at its edges.
+AUDIO_MARGIN_SECONDS = 0.25
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--video", required=True, help="input video (any format PyAV or OpenCV reads)"
+    )
+    parser.add_argument(
+        "--audio",
+        help="audio file (wav, flac, ogg, mp3, m4a...); default: the " "video's own audio track",
+    )
+    parser.add_argument(
+        "--config-file",
+        default=str(DEFAULT_CONFIG_FILE),
+        metavar="FILE",
+        help="model config (default: the out-of-the-box offline model)",
+    )
+    vocab = parser.add_mutually_exclusive_group()
+    vocab.add_argument(
+        "--vocabulary",
+        help='comma-separated class names, e.g. "dog, violin, '
+        "fire truck\" (default: the config's vocabulary)",
+    )
+    vocab.add_argument("--vocabulary-file", metavar="FILE", help="class names, one per line")
+    parser.add_argument("--output", required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--confidence-threshold",
+        type=float,
+        default=None,
+        help="keep objects scoring at least this (default: the config's "
+        "MODEL.OPEN_VOCAB.SCORE_THRESHOLD)",
+    )
+    parser.add_argument(
+        "--every-frame",
+        action="store_true",
+        help="segment every frame, each with the second of audio centred on it "
+        "(default: one frame per second, with that second's audio, as AVSBench)",
+    )
+    parser.add_argument(
+        "--opts",
+        default=[],
+        nargs=argparse.REMAINDER,
+        help="config overrides as KEY VALUE pairs, e.g. MODEL.WEIGHTS model.pth",
+    )
+    return parser
+
+
+def setup_cfg(args: argparse.Namespace):
+    """Config from ``--config-file`` and ``--opts``; the default checkpoint when none is given."""
+    cfg = get_cfg()
+    add_ovavss_config(cfg)
+    config_file = Path(args.config_file)
+    if not config_file.is_file():
+        raise FileNotFoundError(f"config file '{config_file}' not found")
+    cfg.merge_from_file(str(config_file))
+    cfg.merge_from_list(args.opts)
+    if not cfg.MODEL.WEIGHTS:
+        weights = default_weights(config_file)
+        if weights is not None:
+            cfg.MODEL.WEIGHTS = str(weights)
+    if args.confidence_threshold is not None:
+        if not 0.0 <= args.confidence_threshold <= 1.0:
+            raise ValueError(
+                f"--confidence-threshold must lie in [0, 1], got {args.confidence_threshold}"
+            )
+        cfg.MODEL.OPEN_VOCAB.SCORE_THRESHOLD = args.confidence_threshold
+    cfg.freeze()
+    return cfg
+
+
+def read_vocabulary(args: argparse.Namespace) -> Optional[List[str]]:
+    """The vocabulary from ``--vocabulary`` or ``--vocabulary-file``; None for the config's."""
+    if args.vocabulary is not None:
+        return check_vocabulary([n for n in args.vocabulary.split(",") if n.strip()])
+    if args.vocabulary_file is not None:
+        path = Path(args.vocabulary_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"vocabulary file '{path}' not found")
+        lines = [line.strip() for line in path.read_text().splitlines()]
+        names = [line for line in lines if line and not line.startswith("#")]
+        if not names:
+            raise ValueError(f"vocabulary file '{path}' holds no class names")
+        return check_vocabulary(names)
+    return None
+
+
+def sample_frames(
+    frames: Iterable[Tuple[int, float, np.ndarray]], every_frame: bool, patch_seconds: float
+) -> Iterator[Tuple[int, float, np.ndarray, float]]:
+    """Choose the frames to segment and the start time of each one's audio patch.
+
+    Every frame: its patch is centred on it. One per second (default): in second ``s``, the frame
+    nearest to ``s + 0.5``, paired with the patch starting at ``s`` (AVSBench's pairing).
+
+    Yields:
+        ``(index, time, frame, audio_start)``.
+    """
+    if every_frame:
+        for index, time, frame in frames:
+            yield index, time, frame, time - patch_seconds / 2
+        return
+    best = None  # (distance to the middle of its second, index, time, frame)
+    for index, time, frame in frames:
+        second = math.floor(time)
+        if best is not None and second != math.floor(best[2]):
+            yield best[1], best[2], best[3], float(math.floor(best[2]))
+            best = None
+        distance = abs(time - (second + 0.5))
+        if best is None or distance < best[0]:
+            best = (distance, index, time, frame)
+    if best is not None:
+        yield best[1], best[2], best[3], float(math.floor(best[2]))
+
+
+class DemoRun:
+    """One pass over a video: windows of frames through the predictor, results to disk.
+
+    Args:
+        args: the parsed command line.
+        predictor: a model already loaded (to process several videos with one model); default:
+            built from ``--config-file`` and ``--opts``.
+    """
+
+    def __init__(self, args: argparse.Namespace, predictor: Optional[VideoPredictor] = None):
+        self.args = args
+        self.cfg = setup_cfg(args)
+        self.vocabulary = read_vocabulary(args)
+        self.info = probe_video(args.video)
+        audio_path = args.audio or args.video
+        try:
+            self.model_audio = AudioWindow(open_audio(audio_path))
+        except NoAudioTrackError:
+            if args.audio:
+                raise
+            raise NoAudioTrackError(
+                f"video '{args.video}' has no audio track: give the audio with --audio PATH"
+            ) from None
+        self.audio_path = audio_path
+        out = Path(args.output)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--output '{out}' exists and is not a folder")
+        stem = Path(args.video).stem
+        self.video_out = out / f"{stem}_overlay.mp4"
+        self.label_dir = out / f"{stem}_labels"
+        self.json_out = out / f"{stem}.json"
+        if predictor is None:
+            predictor = VideoPredictor(self.cfg, vocabulary=self.vocabulary)
+        elif self.vocabulary is not None:
+            predictor.set_vocabulary(self.vocabulary)
+        self.predictor = predictor
+        self.threshold = float(self.cfg.MODEL.OPEN_VOCAB.SCORE_THRESHOLD)
+        self.records: List[Dict] = []
+
+    def run(self) -> Dict:
+        args, info = self.args, self.info
+        self.label_dir.mkdir(parents=True, exist_ok=True)
+        if args.every_frame:
+            out_fps, total = info.fps or 25.0, info.num_frames
+        else:
+            out_fps = 1.0
+            total = math.ceil(info.duration) if info.duration else None
+        params = self.predictor.audio_params
+        patch_seconds = params.patch_samples / params.sample_rate
+        selected = sample_frames(iter_frames(args.video), args.every_frame, patch_seconds)
+        window: List[Tuple[int, float, np.ndarray, float]] = []
+        with VideoWriter(
+            self.video_out, out_fps, audio=open_audio(self.audio_path)
+        ) as writer, tqdm(total=total, unit="frame", desc="segmenting", dynamic_ncols=True) as bar:
+            for item in selected:
+                window.append(item)
+                if len(window) == self.predictor.clip_length:
+                    self._process(window, writer, patch_seconds)
+                    bar.update(len(window))
+                    window = []
+            if window:
+                self._process(window, writer, patch_seconds)
+                bar.update(len(window))
+        self._report_audio_length(info)
+        summary = {
+            "video": str(args.video),
+            "audio": str(self.audio_path),
+            "config_file": str(args.config_file),
+            "weights": self.cfg.MODEL.WEIGHTS,
+            "vocabulary": self.predictor.class_names,
+            "confidence_threshold": self.threshold,
+            "segmented_fps": out_fps,
+            "overlay_video": str(self.video_out),
+            "label_dir": str(self.label_dir),
+            "frames": self.records,
+        }
+        self.json_out.write_text(json.dumps(summary, indent=1))
+        return summary
+
+    def _process(self, window, writer: VideoWriter, patch_seconds: float) -> None:
+        starts = [w[3] for w in window]
+        begin = min(starts) - AUDIO_MARGIN_SECONDS
+        waveform = self.model_audio.read(begin, max(starts) + patch_seconds + AUDIO_MARGIN_SECONDS)
+        outputs = self.predictor(
+            [w[2] for w in window],
+            waveform,
+            self.model_audio.sample_rate,
+            audio_starts=[s - begin for s in starts],
+        )
+        self.model_audio.discard_before(max(starts) - AUDIO_MARGIN_SECONDS)
+        names = self.predictor.class_names
+        for (index, time, frame, _), output in zip(window, outputs):
+            instances = select_instances(output["instances"], self.threshold)
+            label_file = self.label_dir / f"{index:06d}.png"
+            save_label_png(label_map(instances, *frame.shape[:2]), label_file)
+            writer.write(draw_instances(frame, instances, names))
+            self.records.append(
+                {
+                    "frame_index": index,
+                    "time": round(time, 4),
+                    "label_file": str(label_file.relative_to(self.json_out.parent)),
+                    "objects": instance_records(instances, names),
+                }
+            )
+
+    def _report_audio_length(self, info) -> None:
+        rate = self.model_audio.sample_rate
+        video_seconds = info.duration or 0.0
+        if not self.model_audio.exhausted:
+            logger.info(
+                "the audio is longer than the %.2f s video; the rest is ignored", video_seconds
+            )
+        elif self.model_audio.samples_read / rate < video_seconds - 0.05:
+            logger.warning(
+                "the audio (%.2f s) is shorter than the video (%.2f s): the rest counts as silence",
+                self.model_audio.samples_read / rate,
+                video_seconds,
+            )
+
+
+def main(argv: Optional[List[str]] = None, predictor: Optional[VideoPredictor] = None) -> Dict:
+    """Run the demo; returns the JSON summary. Input errors exit with a one-line message."""
+    args = get_parser().parse_args(argv)
+    setup_logger(name="ovavss_d2")
+    setup_logger(name="detectron2", abbrev_name="d2")
+    try:
+        demo = DemoRun(args, predictor)  # checks every input before any work
+    except (ValueError, FileNotFoundError) as e:  # MediaError is a ValueError
+        sys.exit(f"demo.py: error: {e}")
+    try:
+        summary = demo.run()
+    except MediaError as e:  # a video that breaks off in the middle
+        sys.exit(f"demo.py: error: {e}")
+    print(f"overlay video: {summary['overlay_video']}")
+    print(f"label maps:    {summary['label_dir']}/")
+    print(f"detections:    {Path(args.output) / (Path(args.video).stem + '.json')}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()

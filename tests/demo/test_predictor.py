@@ -1,0 +1,81 @@
+"""VideoPredictor on a tiny random-initialised OVAVSS: output structure, vocabularies, bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+from ovavss_d2.predictor import VideoPredictor, check_vocabulary
+
+
+def frames_and_audio(num_frames: int, size=(45, 61), seconds: float = 3.0, rate: int = 22050):
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (*size, 3), dtype=np.uint8) for _ in range(num_frames)]
+    waveform = (0.1 * rng.standard_normal((2, int(seconds * rate)))).astype(np.float32)
+    return frames, waveform, rate
+
+
+def test_outputs_per_frame_at_original_size(predictor):
+    assert predictor.clip_length == 3  # SAMPLING_FRAME_NUM of the tiny config
+    frames, waveform, rate = frames_and_audio(7)  # windows of 3 + 3 + 1 frames
+    outputs = predictor(frames, waveform, rate, audio_starts=[0.4 * t for t in range(7)])
+    assert len(outputs) == 7
+    for out in outputs:
+        assert out["sem_seg"].shape == (4, 45, 61)  # background + 3 classes
+        instances = out["instances"]
+        assert instances.image_size == (45, 61)
+        assert instances.pred_masks.shape[1:] == (45, 61)
+        assert instances.pred_masks.dtype == torch.bool
+        assert len(instances.scores) == len(instances.pred_classes)
+        assert bool((instances.pred_classes >= 0).all() and (instances.pred_classes < 3).all())
+
+
+def test_vocabulary_per_call_and_synonyms(predictor):
+    frames, waveform, rate = frames_and_audio(2, size=(32, 40), seconds=1.0)
+    outputs = predictor(frames, waveform, rate, vocabulary=["cello", ("fire truck", "fire engine")])
+    assert predictor.class_names == ["cello", "fire truck"]
+    assert outputs[0]["sem_seg"].shape == (3, 32, 40)
+    # the vocabulary stays for later calls; mono audio of another rate and BGR frames work too
+    outputs = predictor(frames, waveform[0, :8000], 8000)
+    assert outputs[1]["sem_seg"].shape == (3, 32, 40)
+    predictor.set_vocabulary(["dog", "violin", "fire truck"])  # back to the fixture's
+
+
+def test_bgr_input_matches_rgb(tiny_cfg):
+    rgb = VideoPredictor(tiny_cfg, vocabulary=["dog"])
+    bgr = VideoPredictor(tiny_cfg, vocabulary=["dog"], input_format="BGR")
+    bgr.model.load_state_dict(rgb.model.state_dict())
+    frames, waveform, rate = frames_and_audio(1, size=(40, 40), seconds=1.0)
+    a = rgb(frames, waveform, rate)[0]["sem_seg"]
+    b = bgr([f[:, :, ::-1] for f in frames], waveform, rate)[0]["sem_seg"]
+    torch.testing.assert_close(a, b)
+
+
+def test_check_vocabulary():
+    assert check_vocabulary([" dog ", "fire truck"]) == ["dog", "fire truck"]
+    assert check_vocabulary([("fire truck", " fire engine")]) == [("fire truck", "fire engine")]
+    with pytest.raises(ValueError, match="empty"):
+        check_vocabulary([])
+    with pytest.raises(ValueError, match="empty class name"):
+        check_vocabulary(["dog", "  "])
+    with pytest.raises(ValueError, match="more than once"):
+        check_vocabulary(["dog", "cat", "dog"])
+    with pytest.raises(ValueError, match="list of class names"):
+        check_vocabulary("dog, cat")
+
+
+def test_bad_inputs(predictor):
+    frames, waveform, rate = frames_and_audio(2, size=(32, 32), seconds=1.0)
+    with pytest.raises(ValueError, match="no frames"):
+        predictor([], waveform, rate)
+    with pytest.raises(ValueError, match="frame 1 is"):
+        predictor([frames[0], frames[1][:16]], waveform, rate)
+    with pytest.raises(ValueError, match="uint8"):
+        predictor([f.astype(np.float32) for f in frames], waveform, rate)
+    with pytest.raises(ValueError, match="1 audio start times for 2 frames"):
+        predictor(frames, waveform, rate, audio_starts=[0.0])
+    with pytest.raises(ValueError, match="NaN"):
+        predictor(frames, np.full(rate, np.nan, dtype=np.float32), rate)
+    with pytest.raises(ValueError, match="sample rate"):
+        predictor(frames, waveform, 0)
+    with pytest.raises(ValueError, match="empty"):
+        predictor(frames, waveform, rate, vocabulary=[])
