@@ -1,0 +1,257 @@
+"""AVSS-Synth generator: determinism, on-disk format, labelling rules, loading through the
+AVSBench-semantic loader. Runs on a tiny fake stamp folder built here (no Debian package needed)."""
+
+import csv
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from ovavss_d2.data.class_lists import decode_label_rgb, load_class_list, load_split
+from ovavss_d2.data.synth import MediaError, build_avss_synth, index_media
+from ovavss_d2.data.synth.clips import NUM_FRAMES, ClipPlan, ObjectPlan, mix_audio
+from ovavss_d2.data.synth.media import SOUND_CLASSES, STAMP_CLASSES
+
+REPO = Path(__file__).resolve().parents[2]
+CLASSES = load_class_list("avss_synth.txt")
+SPLIT = load_split("avss_synth_split.json", CLASSES)
+BASE = {CLASSES.names[i] for i in SPLIT["base"]}
+SIZE = (64, 48)
+SR = 16000
+COUNTS = {"train": 6, "val": 4, "test": 4}
+
+
+def _fake_stamp(path: Path, seed: int) -> None:
+    """A small RGBA cut-out: a coloured ellipse whose alpha channel is the mask."""
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(24, 40)), int(rng.integers(24, 40))
+    yy, xx = np.mgrid[:h, :w]
+    inside = ((yy - h / 2) / (h / 2)) ** 2 + ((xx - w / 2) / (w / 2)) ** 2 <= 1
+    rgba = np.zeros((h + 6, w + 6, 4), dtype=np.uint8)  # transparent margin, cropped by the loader
+    rgba[3:-3, 3:-3, :3] = rng.integers(0, 256, 3)
+    rgba[3:-3, 3:-3, 3] = np.where(inside, 255, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgba, "RGBA").save(path)
+
+
+@pytest.fixture(scope="module")
+def media_dirs(tmp_path_factory):
+    """A stamps folder laid out like tuxpaint's (ogg and wav sounds) and a backgrounds folder."""
+    root = tmp_path_factory.mktemp("media")
+    stamps = root / "stamps"
+    for i, rel in enumerate(sorted(STAMP_CLASSES)):
+        _fake_stamp(stamps / rel, i)
+    for i, rel in enumerate(sorted(SOUND_CLASSES)):
+        t = np.arange(int(0.4 * 22050)) / 22050
+        wave = 0.5 * np.sin(2 * np.pi * (200 + 40 * i) * t)
+        path = stamps / rel
+        if i % 2:  # a same-named .wav stands in for the .ogg
+            path = path.with_suffix(".wav")
+        sf.write(path, wave.astype(np.float32), 22050)
+    # a spoken description next to a stamp must be ignored
+    sf.write(stamps / "animals/mammals/dogs/dog_desc.wav", np.zeros(100, np.float32), 22050)
+    backgrounds = root / "backgrounds"
+    backgrounds.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)).save(backgrounds / "a.jpg")
+    Image.fromarray(rng.integers(0, 256, (80, 70), dtype=np.uint8)).save(backgrounds / "b.png")
+    return stamps, backgrounds
+
+
+def _build(out: Path, media_dirs, seed=0, workers=1) -> Path:
+    stamps, backgrounds = media_dirs
+    build_avss_synth(
+        out,
+        seed=seed,
+        clips=COUNTS,
+        size=SIZE,
+        sample_rate=SR,
+        stamps_dir=stamps,
+        backgrounds_dir=backgrounds,
+        workers=workers,
+    )
+    return out
+
+
+def _digest(root: Path) -> dict:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, media_dirs) -> Path:
+    return _build(tmp_path_factory.mktemp("synth") / "AVSS-Synth", media_dirs)
+
+
+def _metadata(root: Path):
+    with open(root / "metadata.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _info(root: Path):
+    return {
+        r["uid"]: r for r in map(json.loads, (root / "synth_info.jsonl").read_text().splitlines())
+    }
+
+
+def test_class_list_and_split():
+    keys = set(CLASSES.names[1:])
+    assert CLASSES.names[0] == "background"
+    assert keys == set(STAMP_CLASSES.values()) == set(SOUND_CLASSES.values())
+    assert not any(rel.split("/")[-1].count("_desc") for rel in SOUND_CLASSES)
+    novel = {CLASSES.names[i] for i in SPLIT["novel"]}
+    assert BASE | novel == keys and 0.5 <= len(BASE) / len(keys) <= 0.7
+    # some novel classes have a related base class, some do not
+    assert {"violin", "horse", "sheep", "hen", "lion"} <= BASE
+    assert {"cello", "donkey", "goat", "rooster", "tiger", "bassoon", "frog"} <= novel
+    # AVSBench keys where AVSBench has the class
+    avsbench = set(load_class_list("avsbench_semantic.txt").names)
+    assert {"dog", "violin", "emergency-car", "goose", "drum"} <= keys & avsbench
+
+
+def test_deterministic_and_independent_of_workers(built, media_dirs, tmp_path):
+    again = _build(tmp_path / "again", media_dirs, workers=2)
+    assert _digest(again) == _digest(built)
+    other = _build(tmp_path / "other", media_dirs, seed=1)
+    assert _digest(other) != _digest(built)
+
+
+def test_format(built):
+    rows = _metadata(built)
+    assert list(rows[0]) == ["uid", "a_obj", "split", "label"]
+    assert [sum(r["split"] == s for r in rows) for s in COUNTS] == list(COUNTS.values())
+    label2idx = json.loads((built / "label2idx.json").read_text())
+    assert list(label2idx) == list(CLASSES.names) and list(label2idx.values()) == list(
+        range(len(CLASSES))
+    )
+    for row in rows:
+        clip = built / row["label"] / row["uid"]
+        keys = row["a_obj"].split("_")
+        assert row["label"] == ("v1s" if len(keys) == 1 else "v1m") and 1 <= len(keys) <= 3
+        assert sorted(p.name for p in (clip / "frames").iterdir()) == [f"{t}.jpg" for t in range(5)]
+        labels = sorted(p.name for p in (clip / "labels_rgb").iterdir())
+        single_train = row["label"] == "v1s" and row["split"] == "train"
+        assert labels == (["0.png"] if single_train else [f"{t}.png" for t in range(5)])
+        with Image.open(clip / "frames" / "0.jpg") as im:
+            assert im.size == SIZE and im.mode == "RGB"
+        wave, sr = sf.read(clip / "audio.wav")
+        assert sr == SR and wave.shape == (NUM_FRAMES * SR,) and np.abs(wave).max() < 1
+        if row["split"] == "train":
+            assert set(keys) <= BASE
+
+
+def test_labelling_rules(built):
+    """Sounding objects are labelled with their class except in the second they stop; distractors
+    (never sounding, never of a sounding class) and silent objects are background."""
+    info = _info(built)
+    for row in _metadata(built):
+        clip, record = built / row["label"] / row["uid"], info[row["uid"]]
+        objects = record["objects"]
+        sounding = [o for o in objects if o["sounding"]]
+        distractors = [o for o in objects if not o["sounding"]]
+        assert sorted(o["key"] for o in sounding) == sorted(row["a_obj"].split("_"))
+        assert not {o["key"] for o in distractors} & {o["key"] for o in sounding}
+        assert len(distractors) <= 2
+        if row["split"] == "train":
+            assert {o["key"] for o in objects} <= BASE  # novel objects are never even visible
+        for t in range(NUM_FRAMES):
+            assert any(o["silent_second"] != t for o in sounding)  # something sounds every second
+            path = clip / "labels_rgb" / f"{t}.png"
+            if not path.exists():
+                continue
+            label = decode_label_rgb(np.asarray(Image.open(path).convert("RGB")), len(CLASSES))
+            present = set(np.unique(label).tolist()) - {0}
+            expected = {CLASSES.index(o["key"]) for o in sounding if o["silent_second"] != t}
+            assert present == expected
+
+
+def test_silent_second_is_muted(monkeypatch):
+    import ovavss_d2.data.synth.clips as clips
+
+    tone = np.sin(2 * np.pi * 440 * np.arange(SR // 2) / SR).astype(np.float32)
+    monkeypatch.setattr(clips, "load_sound", lambda path, sample_rate: tone)
+    plan = ClipPlan("x", "val", "v1s", "", (0, 0, 1, 1), False, noise_db=-80.0)
+    plan.objects = [ObjectPlan("dog", True, "", False, [], [], sound="tone", silent_second=2)]
+    wave = mix_audio(plan, SR)
+    rms = [np.sqrt(np.mean(wave[t * SR + 400 : (t + 1) * SR - 400] ** 2)) for t in range(5)]
+    assert rms[2] < 1e-3 and min(rms[:2] + rms[3:]) > 0.05
+
+
+def test_loads_through_avsbench_loader(built):
+    from ovavss_d2.data.datasets.avsbench import load_avsbench_semantic, register_avsbench_dataset
+
+    dicts = load_avsbench_semantic(built, class_list="avss_synth.txt")
+    assert len(dicts) == sum(COUNTS.values())
+    for d in dicts:
+        assert (d["height"], d["width"]) == (SIZE[1], SIZE[0]) and len(d["file_names"]) == 5
+        if d["subset"] == "v1s" and d["split"] == "train":
+            assert d["sem_seg_file_names"][1:] == [None] * 4
+    from detectron2.data import DatasetCatalog
+
+    name = "_test_avss_synth_tiny_train"
+    register_avsbench_dataset(
+        name,
+        built,
+        splits=("train",),
+        class_list="avss_synth.txt",
+        split_file="avss_synth_split.json",
+        drop_novel=True,
+    )
+    try:
+        assert len(DatasetCatalog.get(name)) == COUNTS["train"]  # no training clip is dropped
+    finally:
+        DatasetCatalog.remove(name)
+
+
+def test_validates(built):
+    validate = pytest.importorskip("ovavss_d2.data.validate")
+    report = validate.validate_dataset(built, class_list="avss_synth.txt")
+    assert report.ok, report.problems
+    assert report.num_clips == sum(COUNTS.values())
+
+
+def test_missing_media_and_existing_output(media_dirs, tmp_path):
+    keys = CLASSES.names[1:]
+    with pytest.raises(MediaError, match="setup.sh --media"):
+        index_media(keys, tmp_path / "no-stamps")
+    empty = tmp_path / "empty-stamps"
+    empty.mkdir()
+    with pytest.raises(MediaError, match="lacks the stamp"):
+        index_media(keys, empty, media_dirs[1])
+
+    spec = importlib.util.spec_from_file_location(
+        "prepare", REPO / "datasets/prepare_avss_synth.py"
+    )
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    out = tmp_path / "out"
+    args = [
+        "--output",
+        str(out),
+        "--train-clips",
+        "1",
+        "--val-clips",
+        "1",
+        "--test-clips",
+        "0",
+        "--size",
+        "40x32",
+        "--stamps-dir",
+        str(media_dirs[0]),
+        "--backgrounds-dir",
+        str(media_dirs[1]),
+    ]
+    assert cli.main(args) == 0
+    assert len(_metadata(out)) == 2
+    assert cli.main(args) == 2  # refuses to overwrite
+    assert cli.main(args + ["--force", "--train-clips", "2"]) == 0
+    assert len(_metadata(out)) == 3
+    assert cli.main(args + ["--force", "--stamps-dir", str(tmp_path / "none")]) == 2
