@@ -173,10 +173,10 @@ def main(argv=None) -> int:
             t = i / args.fps
             canvas = background.copy()
             for k, rgba in enumerate(stamps):
-                # objects spread left to right, each drifting on its own slow ellipse
+                # objects stand near the bottom, left to right, each drifting on a slow ellipse
                 phase = 2 * np.pi * (t / 6.0 + k / len(stamps))
                 cx = width * (k + 0.5) / len(stamps) + 0.06 * width * np.sin(phase)
-                cy = height * 0.58 + 0.05 * height * np.cos(phase)
+                cy = height * 0.9 - rgba.shape[0] / 2 + 0.03 * height * np.cos(phase)
                 paste(canvas, rgba, cx, cy)
             writer.write(np.clip(np.rint(canvas), 0, 255).astype(np.uint8))
     print(f"video: {mp4_path}\naudio: {wav_path}")
