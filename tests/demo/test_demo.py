@@ -244,3 +244,14 @@ def test_bad_input_gives_a_clear_error(
     assert str(exit_info.value.code).startswith("demo.py: error: ")
     assert message.format(**paths) in str(exit_info.value.code)
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_frame_sampling_and_audio_pairing(demo):
+    times = [0.0, 0.3, 0.6, 0.9, 1.2, 1.8, 2.05]
+    frames = [(i, t, None) for i, t in enumerate(times)]
+    per_second = list(demo.sample_frames(frames, every_frame=False, patch_seconds=0.96))
+    # second s: the frame nearest to s + 0.5 (the earlier one on a tie), audio from s
+    assert [(i, start) for i, _, _, start in per_second] == [(2, 0.0), (4, 1.0), (6, 2.0)]
+    every = list(demo.sample_frames(frames, every_frame=True, patch_seconds=0.96))
+    assert [i for i, _, _, _ in every] == list(range(7))
+    assert [start for _, _, _, start in every] == pytest.approx([t - 0.48 for t in times])

@@ -104,3 +104,13 @@ def test_loads_an_exported_checkpoint(predictor, tiny_cfg, tmp_path):
     for key, value in state.items():
         if value.is_floating_point():
             torch.testing.assert_close(loaded[key], value.half().float())
+
+
+def test_default_weights_belong_to_the_default_config(tmp_path, monkeypatch):
+    from ovavss_d2 import predictor as module
+
+    assert module.DEFAULT_CONFIG_FILE.is_file()
+    assert module.default_weights(tmp_path / "other.yaml") is None
+    monkeypatch.setattr(module, "DEFAULT_WEIGHTS", tmp_path / "missing.pth")
+    with pytest.raises(FileNotFoundError, match="missing.pth' is missing"):
+        module.default_weights(module.DEFAULT_CONFIG_FILE)
