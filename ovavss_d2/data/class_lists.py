@@ -1,4 +1,5 @@
 """Class lists, base/novel splits and the AVSBench label palette, all read from data files."""
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -95,8 +96,9 @@ def load_split(name_or_path: PathLike, classes: ClassList) -> Dict[str, List[int
     return out
 
 
+@functools.lru_cache(maxsize=None)
 def palette(num_colors: int = 256) -> np.ndarray:
-    """PASCAL-VOC bit-interleaved palette, ``(num_colors, 3)`` uint8 (index 0 is black)."""
+    """PASCAL-VOC bit-interleaved palette, ``(num_colors, 3)`` uint8, read-only (index 0 is black)."""
     colors = np.zeros((num_colors, 3), dtype=np.uint8)
     for j in range(num_colors):
         value, c = j, [0, 0, 0]
@@ -105,6 +107,7 @@ def palette(num_colors: int = 256) -> np.ndarray:
                 c[channel] |= ((value >> channel) & 1) << (7 - i)
             value >>= 3
         colors[j] = c
+    colors.flags.writeable = False  # shared by every caller through the cache
     return colors
 
 

@@ -1,0 +1,137 @@
+"""Predefined datasets under ``$DETECTRON2_DATASETS`` (default ``datasets/``), registered at import.
+
+==========================================  ==================  ==================================
+names                                       root                content
+==========================================  ==================  ==================================
+``avss_{v1s,v1m,v2,all}_{train,val,test}``  AVSBench-semantic   semantic, 70 classes
+``avsbench_ov_train_base``                  AVSBench-semantic   train clips naming no novel class
+``avsbench_ov_{val,test}``                  AVSBench-semantic   all clips of the split, 70 classes
+``avs_s4_{train,val,test}``                 AVSBench-semantic   binary, subset v1s (AVSBench S4)
+``avs_ms3_{train,val,test}``                AVSBench-semantic   binary, subset v1m (AVSBench MS3)
+``avss_synth_{train,val,test}``             AVSS-Synth          semantic (train: base classes only)
+``avs_synth_{train,val,test}``              AVSS-Synth          binary
+==========================================  ==================  ==================================
+
+Registration is lazy (no disk access under the root until ``DatasetCatalog.get``). The class list
+and split of AVSBench-semantic can be replaced from a config with ``register_from_config(cfg)``.
+"""
+
+import logging
+import os
+from typing import List
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+
+from ..class_lists import resolve_data_file
+from .avsbench import SPLITS, SUBSETS, register_avsbench_dataset, register_avsbench_semantic
+
+logger = logging.getLogger(__name__)
+
+AVSBENCH_DIR = "AVSBench-semantic"
+SYNTH_DIR = "AVSS-Synth"
+AVSBENCH_CLASS_LIST = "avsbench_semantic.txt"
+AVSBENCH_SPLIT = "avsbench_ov_split.json"
+SYNTH_CLASS_LIST = "avss_synth.txt"
+SYNTH_SPLIT = "avss_synth_split.json"
+
+# Binary AVS datasets read from the AVSBench-semantic layout: name prefix -> subset.
+_BINARY_AVSBENCH_SUBSETS = {"avs_s4": "v1s", "avs_ms3": "v1m"}
+
+
+def register_all_avsbench(root: str) -> List[str]:
+    """Register the AVSBench-semantic datasets and the binary S4 / MS3 datasets under ``root``."""
+    path = os.path.join(root, AVSBENCH_DIR)
+    names = register_avsbench_semantic(
+        path, class_list=AVSBENCH_CLASS_LIST, split_file=AVSBENCH_SPLIT
+    )
+    for prefix, subset in _BINARY_AVSBENCH_SUBSETS.items():
+        for split in SPLITS:
+            name = f"{prefix}_{split}"
+            register_avsbench_dataset(
+                name,
+                path,
+                subsets=(subset,),
+                splits=(split,),
+                class_list=AVSBENCH_CLASS_LIST,
+                split_file=None,
+                binary=True,
+            )
+            names.append(name)
+    return names
+
+
+def _register_missing(name: str, root: str, missing: str) -> None:
+    """Register a dataset whose class files are not there yet: ``get`` explains what is missing."""
+
+    def load():
+        raise FileNotFoundError(f"dataset '{name}' cannot be loaded: {missing}")
+
+    DatasetCatalog.register(name, load)
+    MetadataCatalog.get(name).set(dataset_root=root, evaluator_type="avss", ignore_label=255)
+
+
+def register_all_avss_synth(root: str) -> List[str]:
+    """Register the generated offline benchmark (datasets/prepare_avss_synth.py) under ``root``.
+
+    ``avss_synth_train`` drops clips naming a novel class (the generator writes none; any found are
+    counted and logged). If the benchmark's class files are not in the package, the names are still
+    registered and ``DatasetCatalog.get`` raises an error naming the missing file.
+    """
+    path = os.path.join(root, SYNTH_DIR)
+    names = [f"avss_synth_{s}" for s in SPLITS] + [f"avs_synth_{s}" for s in SPLITS]
+    try:
+        resolve_data_file(SYNTH_CLASS_LIST)
+        resolve_data_file(SYNTH_SPLIT)
+    except FileNotFoundError as e:
+        logger.debug("AVSS-Synth class files missing: %s", e)
+        for name in names:
+            _register_missing(name, path, str(e))
+        return names
+    for split in SPLITS:
+        common = dict(subsets=SUBSETS, splits=(split,), class_list=SYNTH_CLASS_LIST)
+        register_avsbench_dataset(
+            f"avss_synth_{split}",
+            path,
+            split_file=SYNTH_SPLIT,
+            drop_novel=split == "train",
+            **common,
+        )
+        register_avsbench_dataset(
+            f"avs_synth_{split}", path, split_file=None, binary=True, **common
+        )
+    return names
+
+
+def register_from_config(cfg) -> List[str]:
+    """Re-register the AVSBench-semantic datasets with ``cfg.DATASETS.CLASS_LIST`` / ``OV_SPLIT``
+    and ``cfg.DATASETS.SKIP_BAD_CLIPS`` when they differ from the defaults (call from ``setup()``).
+
+    Returns:
+        the re-registered names (empty when the config keeps the defaults).
+    """
+    d = cfg.DATASETS
+    if (d.CLASS_LIST, d.OV_SPLIT, d.SKIP_BAD_CLIPS) == (AVSBENCH_CLASS_LIST, AVSBENCH_SPLIT, False):
+        return []
+    path = os.path.join(_ROOT, AVSBENCH_DIR)
+    names = [f"avss_{a}_{s}" for a in SUBSETS + ("all",) for s in SPLITS]
+    names += ["avsbench_ov_train_base", "avsbench_ov_val", "avsbench_ov_test"]
+    for name in names:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    registered = register_avsbench_semantic(
+        path, class_list=d.CLASS_LIST, split_file=d.OV_SPLIT, skip_bad_clips=d.SKIP_BAD_CLIPS
+    )
+    logger.info(
+        "re-registered %d AVSBench-semantic datasets with %s / %s",
+        len(registered),
+        d.CLASS_LIST,
+        d.OV_SPLIT,
+    )
+    return registered
+
+
+# Like detectron2's builtin datasets: the root is resolved at import, but not read.
+_ROOT = os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets"))
+if __name__.endswith(".register_avsbench"):
+    register_all_avsbench(_ROOT)
+    register_all_avss_synth(_ROOT)
