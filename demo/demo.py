@@ -247,7 +247,13 @@ class DemoRun:
     def _process(self, window, writer: VideoWriter, patch_seconds: float) -> None:
         starts = [w[3] for w in window]
         begin = min(starts) - AUDIO_MARGIN_SECONDS
-        waveform = self.model_audio.read(begin, max(starts) + patch_seconds + AUDIO_MARGIN_SECONDS)
+        end = max(starts) + patch_seconds + AUDIO_MARGIN_SECONDS
+        waveform = self.model_audio.read(begin, end)
+        if not np.isfinite(waveform).all():
+            raise MediaError(
+                f"audio '{self.audio_path}' holds NaN or infinite samples between "
+                f"{max(begin, 0.0):.2f} s and {end:.2f} s"
+            )
         outputs = self.predictor(
             [w[2] for w in window],
             waveform,

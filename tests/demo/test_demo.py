@@ -220,6 +220,27 @@ BAD_INPUTS = {
 }
 
 
+def test_audio_with_nan_samples(demo, predictor, tiny_config_file, tmp_path, make_video):
+    import soundfile as sf
+
+    video = make_video(tmp_path / "clip.mp4", 2.0, fps=5)
+    samples = np.zeros(2 * 16000, dtype=np.float32)
+    samples[20000] = np.nan
+    sf.write(tmp_path / "nan.wav", samples, 16000, subtype="FLOAT")
+    argv = [
+        "--video",
+        str(video),
+        "--audio",
+        str(tmp_path / "nan.wav"),
+        "--config-file",
+        str(tiny_config_file),
+        "--output",
+        str(tmp_path / "out"),
+    ]
+    with pytest.raises(SystemExit, match="holds NaN or infinite samples"):
+        demo.main(argv, predictor=predictor)
+
+
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 def test_bad_input_gives_a_clear_error(
     case, demo, predictor, tiny_config_file, tmp_path, make_video, make_wav
