@@ -1,0 +1,76 @@
+"""Ensemble functions on tiny hand-computed tensors."""
+
+import math
+
+import pytest
+import torch
+
+from ovavss_d2.modeling.open_vocab import (
+    embedding_logits,
+    fold_objectness,
+    geometric_ensemble,
+    mask_pooling,
+    max_over_synonyms,
+    objectness_from_logits,
+)
+
+
+def test_mask_pooling_hand_computed():
+    feats = torch.tensor([[[1.0, 2.0], [3.0, 4.0]], [[10.0, 20.0], [30.0, 40.0]]]).unsqueeze(
+        0
+    )  # (1, 2, 2, 2)
+    masks = torch.tensor(
+        [[[1.0, 0.0], [0.0, 1.0]], [[0.5, 0.5], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]]
+    )
+    pooled = mask_pooling(feats, masks.unsqueeze(0))  # (1, 3, 2)
+    torch.testing.assert_close(pooled[0, 0], torch.tensor([2.5, 25.0]))  # mean of pixels 0 and 3
+    torch.testing.assert_close(pooled[0, 1], torch.tensor([1.5, 15.0]), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(pooled[0, 2], torch.zeros(2))  # empty mask: zeros, not NaN
+
+
+def test_mask_pooling_resizes_masks():
+    feats = torch.arange(4.0).view(1, 1, 2, 2)
+    masks = torch.ones(1, 1, 8, 8)
+    torch.testing.assert_close(
+        mask_pooling(feats, masks)[0, 0], torch.tensor([1.5]), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_embedding_logits_and_max_over_synonyms():
+    text = torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[-1.0, 0.0], [0.0, 0.0]]])  # (K=2, S=2, E=2)
+    valid = torch.tensor([[True, True], [True, False]])
+    emb = torch.tensor([[0.0, 2.0]])  # normalised to (0, 1)
+    per_syn = embedding_logits(emb, text, logit_scale=10.0)  # (1, 2, 2)
+    torch.testing.assert_close(per_syn, torch.tensor([[[0.0, 10.0], [0.0, 0.0]]]))
+    torch.testing.assert_close(max_over_synonyms(per_syn, valid), torch.tensor([[10.0, 0.0]]))
+    # the padding synonym of class 1 never wins, even with a higher logit
+    per_syn[0, 1, 1] = 99.0
+    assert max_over_synonyms(per_syn, valid)[0, 1] == 0.0
+    with pytest.raises(ValueError):
+        max_over_synonyms(per_syn, torch.tensor([[True, False], [False, False]]))
+    torch.testing.assert_close(embedding_logits(emb, text[:, 0], 1.0), torch.tensor([[0.0, 0.0]]))
+
+
+def test_geometric_ensemble_base_and_novel_exponents():
+    p_learned = torch.tensor([[0.25, 0.25]])
+    p_clip = torch.tensor([[1.0, 1.0]])
+    out = geometric_ensemble(p_learned, p_clip, torch.tensor([False, True]), alpha=0.5, beta=1.0)
+    # base: 0.25 ** 0.5 * 1 ** 0.5 = 0.5; novel: CLIP only = 1.0
+    torch.testing.assert_close(out, torch.tensor([[0.5, 1.0]]))
+    out = geometric_ensemble(
+        torch.tensor([0.8]), torch.tensor([0.2]), torch.tensor([False]), alpha=0.0
+    )
+    torch.testing.assert_close(out, torch.tensor([0.8]))
+    with pytest.raises(ValueError):
+        geometric_ensemble(p_learned, p_clip, torch.tensor([False, True]), alpha=1.5)
+
+
+def test_objectness():
+    logits = torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0]])
+    obj = objectness_from_logits(logits)
+    torch.testing.assert_close(obj, torch.tensor([0.5, 0.75]))
+    scores = torch.tensor([[0.2, 0.8], [1.0, 0.0]])
+    torch.testing.assert_close(
+        fold_objectness(scores, obj), torch.tensor([[0.1, 0.4], [0.75, 0.0]])
+    )
+    assert fold_objectness(scores, None) is scores
