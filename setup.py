@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """Packaging for ovavss_d2: open-vocabulary audio-visual semantic segmentation on Detectron2."""
+
 from pathlib import Path
 
 from setuptools import find_packages, setup

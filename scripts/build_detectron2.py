@@ -8,6 +8,7 @@ Pillow >= 10 ``Image.LINEAR``), drops the ``black`` pin and the direct-URL extra
 ``setup.py``, and builds a wheel into the cache directory. Nothing from detectron2 is vendored
 into this repository.
 """
+
 import argparse
 import hashlib
 import re
@@ -104,8 +105,17 @@ def main() -> None:
         src = Path(tmp) / "pb1-detectron2-0.6"
         patch_source(src)
         subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps",
-             "-w", str(args.cache), str(src)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-build-isolation",
+                "--no-deps",
+                "-w",
+                str(args.cache),
+                str(src),
+            ],
             check=True,
         )
     wheels = sorted(args.cache.glob("pb1_detectron2-0.6-*.whl"))

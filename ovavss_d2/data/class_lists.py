@@ -1,4 +1,5 @@
 """Class lists, base/novel splits and the AVSBench label palette, all read from data files."""
+
 import functools
 import json
 import os
@@ -62,7 +63,9 @@ def load_class_list(name_or_path: PathLike) -> ClassList:
         index, sep, rest = line.partition(":")
         entries = [e.strip() for e in rest.split(",") if e.strip()]
         if not sep or not index.strip().isdigit() or not entries:
-            raise ValueError(f"{path}:{lineno}: expected '<index>:<name>[,<synonym>...]', got {raw!r}")
+            raise ValueError(
+                f"{path}:{lineno}: expected '<index>:<name>[,<synonym>...]', got {raw!r}"
+            )
         if int(index) != len(names):
             raise ValueError(f"{path}:{lineno}: index {index} out of order (expected {len(names)})")
         if entries[0] in names:
@@ -92,7 +95,9 @@ def load_split(name_or_path: PathLike, classes: ClassList) -> Dict[str, List[int
         out[group] = sorted(classes.index(n) for n in data[group])
     overlap = set(out["base"]) & set(out["novel"])
     if overlap:
-        raise ValueError(f"{path}: classes both base and novel: {[classes.names[i] for i in overlap]}")
+        raise ValueError(
+            f"{path}: classes both base and novel: {[classes.names[i] for i in overlap]}"
+        )
     return out
 
 
@@ -114,7 +119,9 @@ def palette(num_colors: int = 256) -> np.ndarray:
 def encode_label_rgb(label: np.ndarray, num_classes: int) -> np.ndarray:
     """Index map ``(H, W)`` -> palette RGB image ``(H, W, 3)`` uint8."""
     if label.min(initial=0) < 0 or label.max(initial=0) >= num_classes:
-        raise ValueError(f"label values must lie in [0, {num_classes}), got {label.min()}..{label.max()}")
+        raise ValueError(
+            f"label values must lie in [0, {num_classes}), got {label.min()}..{label.max()}"
+        )
     return palette(num_classes)[label]
 
 
