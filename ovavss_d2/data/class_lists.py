@@ -103,7 +103,7 @@ def load_split(name_or_path: PathLike, classes: ClassList) -> Dict[str, List[int
 
 @functools.lru_cache(maxsize=None)
 def palette(num_colors: int = 256) -> np.ndarray:
-    """PASCAL-VOC bit-interleaved palette, ``(num_colors, 3)`` uint8, read-only (index 0 is black)."""
+    """PASCAL-VOC bit-interleaved palette, read-only ``(num_colors, 3)`` uint8 (0 is black)."""
     colors = np.zeros((num_colors, 3), dtype=np.uint8)
     for j in range(num_colors):
         value, c = j, [0, 0, 0]
