@@ -42,6 +42,7 @@ def default_output() -> str:
 
 
 def get_parser() -> argparse.ArgumentParser:
+    """Command-line arguments of the generator."""
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
@@ -74,6 +75,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Generate the benchmark; return the exit status."""
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     log = logging.getLogger("prepare_avss_synth")

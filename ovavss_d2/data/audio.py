@@ -83,10 +83,12 @@ class AudioParams:
 
     @property
     def window_samples(self) -> int:
+        """STFT window length in samples."""
         return int(round(self.window_seconds * self.sample_rate))
 
     @property
     def hop_samples(self) -> int:
+        """STFT hop in samples."""
         return int(round(self.hop_seconds * self.sample_rate))
 
     @property
@@ -123,9 +125,8 @@ def read_audio(path: Union[str, os.PathLike]) -> Tuple[torch.Tensor, int]:
 
 
 def _check_finite(waveform: torch.Tensor, source: str) -> None:
-    samples = (
-        waveform.detach().cpu().numpy()
-    )  # NumPy: much faster than torch for this on small arrays
+    """Raise a ValueError naming ``source`` if any sample is NaN or infinite."""
+    samples = waveform.detach().cpu().numpy()  # NumPy: faster than torch on small arrays
     if not np.isfinite(samples).all():
         bad = int((~np.isfinite(samples)).sum())
         raise ValueError(f"{source}: audio holds {bad} NaN or infinite samples")

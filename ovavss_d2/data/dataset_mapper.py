@@ -193,13 +193,10 @@ class AVSSDatasetMapper:
         frames = [aug_input.image] + [transforms.apply_image(f) for f in frames[1:]]
         labels = [aug_input.sem_seg] + [transforms.apply_segmentation(s) for s in labels[1:]]
 
-        # (T, H, W, 3) -> (T, 3, H, W)
-        images = torch.stack(
-            [torch.as_tensor(np.ascontiguousarray(f.transpose(2, 0, 1))) for f in frames]
-        )
-        sem_seg = torch.stack(
-            [torch.as_tensor(np.ascontiguousarray(s)).long() for s in labels]
-        )  # (T, H, W)
+        # np.stack copies into one fresh, writable array (resized frames can be read-only views
+        # of PIL images): (T, H, W, 3) -> (T, 3, H, W)
+        images = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
+        sem_seg = torch.from_numpy(np.stack(labels)).long()  # (T, H, W)
         annotated = torch.tensor([annotated_all[t] for t in indices], dtype=torch.bool)
 
         # (4) audio: patch of each taken frame's second

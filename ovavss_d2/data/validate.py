@@ -25,12 +25,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .audio import read_audio
 from .class_lists import ClassList, PathLike, load_class_list
-from .datasets.avsbench import (
-    DatasetFormatError,
-    check_label2idx,
-    read_metadata,
-    scan_clip,
-)
+from .datasets.avsbench_format import DatasetFormatError, check_label2idx, read_metadata, scan_clip
 from .labels import read_label_map
 
 __all__ = ["ValidationReport", "validate_dataset", "main"]

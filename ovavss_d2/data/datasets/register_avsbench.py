@@ -23,6 +23,7 @@ from typing import List
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from ..class_lists import resolve_data_file
+from ..labels import IGNORE_LABEL
 from .avsbench import SPLITS, SUBSETS, register_avsbench_dataset, register_avsbench_semantic
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,9 @@ def _register_missing(name: str, root: str, missing: str) -> None:
         raise FileNotFoundError(f"dataset '{name}' cannot be loaded: {missing}")
 
     DatasetCatalog.register(name, load)
-    MetadataCatalog.get(name).set(dataset_root=root, evaluator_type="avss", ignore_label=255)
+    MetadataCatalog.get(name).set(
+        dataset_root=root, evaluator_type="avss", ignore_label=IGNORE_LABEL
+    )
 
 
 def register_all_avss_synth(root: str) -> List[str]:

@@ -49,6 +49,7 @@ class ObjectPlan:
     sound_gap: float = 0.0  # pause between repetitions of the recording, seconds
 
     def sounding_at(self, t: int) -> bool:
+        """Whether the object is heard in second ``t`` (never for a distractor)."""
         return self.sounding and self.silent_second != t
 
 

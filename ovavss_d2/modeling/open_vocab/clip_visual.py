@@ -82,10 +82,12 @@ class CLIPVisualClassifier:
 
     @property
     def device(self) -> torch.device:
+        """Device of the CLIP image tower."""
         return self.clip_model.visual.conv1.weight.device
 
     @property
     def dtype(self) -> torch.dtype:
+        """Parameter dtype of the CLIP image tower."""
         return self.clip_model.visual.conv1.weight.dtype
 
     def _normalise(self, images: torch.Tensor) -> torch.Tensor:
@@ -109,8 +111,7 @@ class CLIPVisualClassifier:
 
         Returns:
             ``(logits, present)``: float32 ``(Q, K)`` logits averaged over the frames where the
-            query
-            is present (zeros for a query present nowhere), and bool ``(Q, T)``.
+            query is present (zeros for a query present nowhere), and bool ``(Q, T)``.
         """
         t, _, h, w = images.shape
         if masks.dim() != 4 or masks.shape[1] != t:
@@ -155,16 +156,15 @@ class CLIPVisualClassifier:
     def _crop_embeddings(
         self, images: torch.Tensor, binary: torch.Tensor, present: torch.Tensor
     ) -> torch.Tensor:
-        """CLIP embeddings ``(N, E)`` of the masked square crops of the present (query, frame)
-        pairs."""
+        """CLIP embeddings ``(N, E)`` of masked square crops, one per present (query, frame)."""
         q_idx, t_idx = present.nonzero(as_tuple=True)  # N pairs, query-major order
         out = []
         norm = self._normalise(images)  # (T, 3, H, W)
+        # Outside the mask is black: 0 in pixel space, i.e. -mean/std after normalisation.
+        black = self._normalise(torch.zeros(1, 3, 1, 1, device=images.device))
         for i in range(0, len(q_idx), self.batch_size):
             qi, ti = q_idx[i : i + self.batch_size], t_idx[i : i + self.batch_size]
             m = binary[qi, ti]  # (n, H, W)
-            # Outside the mask is black: 0 in pixel space, i.e. -mean/std after normalisation.
-            black = self._normalise(torch.zeros(1, 3, 1, 1, device=images.device))
             masked = torch.where(m.unsqueeze(1), norm[ti], black)  # (n, 3, H, W)
             boxes = torch.cat(
                 [torch.arange(len(qi), device=m.device).unsqueeze(1).float(), self._crop_boxes(m)],

@@ -57,9 +57,11 @@ class TextClassifierCache:
 
     @property
     def dim(self) -> int:
+        """E, the text-embedding size."""
         return self.encoder.dim
 
     def clear(self) -> None:
+        """Forget every cached vocabulary."""
         self._cache.clear()
 
     @torch.no_grad()

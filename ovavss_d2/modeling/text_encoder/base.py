@@ -7,6 +7,7 @@ import logging
 from typing import List, Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from detectron2.config import CfgNode
 from detectron2.utils.registry import Registry
 
@@ -38,14 +39,25 @@ class TextEncoder:
     def __init__(self, device: str = "cpu"):
         self.device = torch.device(device)
 
+    @torch.no_grad()
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
-        """
+        """Embed texts.
+
         Args:
-            texts: N strings.
+            texts: N strings (a list, not one string).
 
         Returns:
             float32 ``(N, E)``, L2-normalised rows, on ``device``.
         """
+        if isinstance(texts, str):
+            raise TypeError("encode() takes a list of strings, not one string")
+        texts = list(texts)
+        if not texts:
+            return torch.zeros(0, self.dim, device=self.device)
+        return F.normalize(self._embed(texts).float(), dim=-1)
+
+    def _embed(self, texts: List[str]) -> torch.Tensor:
+        """Unnormalised embeddings ``(N, E)`` of N >= 1 texts, on ``device`` (subclasses)."""
         raise NotImplementedError
 
     def to(self, device) -> "TextEncoder":
@@ -53,6 +65,7 @@ class TextEncoder:
 
     @property
     def has_image_tower(self) -> bool:
+        """Whether ``clip_model`` gives an image tower in this embedding space."""
         return self.clip_model is not None
 
 
@@ -77,9 +90,3 @@ def build_text_encoder(cfg: CfgNode) -> TextEncoder:
         "Text encoder %s: dim=%d, image tower=%s", name, dim, encoder.clip_model is not None
     )
     return encoder
-
-
-def _as_list(texts: Sequence[str]) -> List[str]:
-    if isinstance(texts, str):
-        raise TypeError("encode() takes a list of strings, not one string")
-    return list(texts)

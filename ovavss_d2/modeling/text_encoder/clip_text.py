@@ -1,12 +1,11 @@
 """CLIP text tower as a text encoder (``MODEL.TEXT_ENCODER.NAME: CLIPTextEncoder``)."""
 
-from typing import Sequence
+from typing import List
 
 import torch
-import torch.nn.functional as F
 
 from ..clip_loader import load_clip
-from .base import TEXT_ENCODER_REGISTRY, TextEncoder, _as_list, resolve_device
+from .base import TEXT_ENCODER_REGISTRY, TextEncoder, resolve_device
 
 
 @TEXT_ENCODER_REGISTRY.register()
@@ -40,14 +39,10 @@ class CLIPTextEncoder(TextEncoder):
             self.clip_model = load_clip(self.model_name, device, self.download_root)
         return self
 
-    @torch.no_grad()
-    def encode(self, texts: Sequence[str]) -> torch.Tensor:
+    def _embed(self, texts: List[str]) -> torch.Tensor:
+        """Projected end-of-text features ``(N, E)``; prompts past the context are cut."""
         import clip
 
-        texts = _as_list(texts)
-        if not texts:
-            return torch.zeros(0, self.dim, device=self.device)
         ctx = self.clip_model.context_length
         tokens = clip.tokenize(texts, context_length=ctx, truncate=True).to(self.device)
-        emb = self.clip_model.encode_text(tokens).float()  # (N, E)
-        return F.normalize(emb, dim=-1)
+        return self.clip_model.encode_text(tokens)

@@ -6,12 +6,11 @@ L2-normalised, which is what sentence-transformers computes for this model. It h
 tower: with it, the open-vocabulary head classifies from learned query embeddings only.
 """
 
-from typing import Sequence
+from typing import List
 
 import torch
-import torch.nn.functional as F
 
-from .base import TEXT_ENCODER_REGISTRY, TextEncoder, _as_list, resolve_device
+from .base import TEXT_ENCODER_REGISTRY, TextEncoder, resolve_device
 
 
 def minilm_model_path() -> str:
@@ -57,15 +56,11 @@ class MiniLMTextEncoder(TextEncoder):
         self.model.to(self.device)
         return self
 
-    @torch.no_grad()
-    def encode(self, texts: Sequence[str]) -> torch.Tensor:
-        texts = _as_list(texts)
-        if not texts:
-            return torch.zeros(0, self.dim, device=self.device)
+    def _embed(self, texts: List[str]) -> torch.Tensor:
+        """Attention-masked mean of the last hidden states ``(N, E)``."""
         batch = self.tokenizer(
             texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         ).to(self.device)
         hidden = self.model(**batch).last_hidden_state  # (N, tokens, E)
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (N, tokens, 1)
-        emb = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # masked mean: (N, E)
-        return F.normalize(emb.float(), dim=-1)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # masked mean: (N, E)
