@@ -23,7 +23,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(exclude=("tests", "tests.*", "configs", "datasets", "demo", "tools")),
-    package_data={"ovavss_d2": ["data/classes/*.txt", "data/classes/*.json"]},
+    package_data={"ovavss_d2": ["data/classes/*.txt", "data/classes/*.json", "model_zoo/*.pth"]},
     include_package_data=True,
     # torch / torchvision / torchaudio and detectron2 are installed by scripts/setup.sh (see
     # docs/INSTALL.md): detectron2 is not on PyPI, and the PyTorch set is pinned there.

@@ -296,6 +296,7 @@ def main(argv: Optional[List[str]] = None, predictor: Optional[VideoPredictor] =
     args = get_parser().parse_args(argv)
     setup_logger(name="ovavss_d2")
     setup_logger(name="detectron2", abbrev_name="d2")
+    setup_logger(name="fvcore")  # which checkpoint loaded, and any keys it lacked
     try:
         demo = DemoRun(args, predictor)  # checks every input before any work
     except (ValueError, FileNotFoundError) as e:  # MediaError is a ValueError

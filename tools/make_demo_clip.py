@@ -5,8 +5,8 @@ Real photo cut-outs (Debian's tuxpaint-stamps-default) drift over a real backgro
 (opencv-doc / scikit-image) while their own real recordings play. An object can sound for only
 part of the clip (``KEY:START-END`` in seconds) and stays visible, silent, for the rest.
 
-    python tools/make_demo_clip.py                                  # dog + cello (cello from 3 s)
-    python tools/make_demo_clip.py --objects dog emergency-car:2-6 --output output/clip2
+    python tools/make_demo_clip.py                              # dog + violin (violin from 3 s)
+    python tools/make_demo_clip.py --objects dog cello:2-6 --output output/clip2
 
 Writes ``<output>/demo_clip.mp4`` (H.264 + AAC) and ``<output>/demo_clip.wav`` (the same audio).
 Needs the media packages: ``bash scripts/setup.sh --media``.
@@ -58,7 +58,7 @@ def get_parser() -> argparse.ArgumentParser:
         "--objects",
         nargs="+",
         type=parse_object,
-        default=[("dog", 0.0, float("inf")), ("cello", 3.0, 6.0)],
+        default=[("dog", 0.0, float("inf")), ("violin", 3.0, 6.0)],
         help="AVSS-Synth class keys, left to right, each optionally KEY:START-END "
         "(when it sounds)",
     )
