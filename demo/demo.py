@@ -60,7 +60,7 @@ def get_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--audio",
-        help="audio file (wav, flac, ogg, mp3, m4a...); default: the " "video's own audio track",
+        help="audio file (wav, flac, ogg, mp3, m4a...); default: the video's own audio track",
     )
     parser.add_argument(
         "--config-file",
@@ -71,8 +71,8 @@ def get_parser() -> argparse.ArgumentParser:
     vocab = parser.add_mutually_exclusive_group()
     vocab.add_argument(
         "--vocabulary",
-        help='comma-separated class names, e.g. "dog, violin, '
-        "fire truck\" (default: the config's vocabulary)",
+        help="comma-separated class names, e.g. 'dog, violin, fire truck' (default: the "
+        "config's vocabulary)",
     )
     vocab.add_argument("--vocabulary-file", metavar="FILE", help="class names, one per line")
     parser.add_argument("--output", required=True, metavar="DIR", help="output folder")
