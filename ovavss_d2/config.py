@@ -152,10 +152,30 @@ def _add_ovavss_model_config(cfg: CN) -> None:
     cfg.MODEL.OVAVSS.TEST.OBJECTNESS_EXPONENT = 0.5
     # Exponent of the learned classifier's non-background probability (0: ignore it).
     cfg.MODEL.OVAVSS.TEST.BACKGROUND_EXPONENT = 0.5
-    # Semantic maps from "masks" (Mask2Former semantic inference: sum over queries of class score
-    # times mask probability; background = 1 - best class score, i.e. a pixel gets a class when
-    # its best score passes 0.5) or "instances" (the reference: paint the kept top-k instances,
-    # higher scores win overlaps, the rest is background).
+    # Calibrated stacking (generalized zero-shot): subtracted from the learned classifier's logits
+    # of base (training) classes before its softmax, against its bias towards the classes it saw.
+    # In logits of the classifier (cosine / temperature); tune on a validation split.
+    cfg.MODEL.OVAVSS.TEST.BASE_LOGIT_PENALTY = 0.0
+
+    # Zero-shot naming of the clip's sounds through the audio encoder's label names (YAMNet: the
+    # 521 AudioSet classes): each second's top labels, embedded by the text encoder, put the audio
+    # in the text-embedding space; cosine with the vocabulary gives a class distribution that
+    # joins the geometric ensemble (p_cls ** (1 - a) * p_audio ** a; a = ALPHA for base and BETA
+    # for novel classes). Offline (no CLIP image tower) this is what names novel classes.
+    cfg.MODEL.OVAVSS.AUDIO_LABELS = CN()
+    cfg.MODEL.OVAVSS.AUDIO_LABELS.ENABLED = False
+    # Labels per second forming its text-space embedding, weighted by their scores (0: all).
+    cfg.MODEL.OVAVSS.AUDIO_LABELS.TOP_K = 5
+    # logits = LOGIT_SCALE * cosine, averaged over the clip's seconds, softmax over the vocabulary.
+    cfg.MODEL.OVAVSS.AUDIO_LABELS.LOGIT_SCALE = 30.0
+    # Prompt templates of both the label names and the vocabulary on this path ("none": bare names).
+    cfg.MODEL.OVAVSS.AUDIO_LABELS.TEMPLATES = "none"
+    cfg.MODEL.OVAVSS.AUDIO_LABELS.ALPHA = 0.2
+    cfg.MODEL.OVAVSS.AUDIO_LABELS.BETA = 0.5
+    # Semantic maps from "masks" (foreground = max over queries of p_fg times mask probability; a
+    # pixel is an object where it passes 0.5, of the class with the most Mask2Former-style
+    # evidence, sum over queries of class score times mask probability) or "instances" (the
+    # reference: paint the kept top-k instances, higher scores win overlaps, the rest background).
     cfg.MODEL.OVAVSS.TEST.SEMANTIC_FROM = "masks"
 
 

@@ -1,0 +1,87 @@
+"""Learned open-vocabulary classifier: query embeddings against text embeddings plus a background.
+
+Shape letters: B clips, Q queries, D query-embedding size, E text-embedding size, K classes of the
+vocabulary in use.
+
+Each query embedding is projected into the text-embedding space, L2-normalised and compared by
+cosine similarity with the K class text embeddings and with one learned background ("no object")
+embedding; a learned temperature scales the similarities (CLIP-style ``logit_scale``, clamped).
+Trained with cross-entropy over the base classes; at test time any vocabulary can be plugged in,
+which is what makes novel classes recognisable without a CLIP image tower.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["EmbeddingClassifier"]
+
+
+class EmbeddingClassifier(nn.Module):
+    """Cosine classifier against a text vocabulary with a learned background embedding.
+
+    Output logits ``(B, Q, K+1)``: index k < K is class k of the given vocabulary, index K is the
+    background / no-object embedding.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_dim: int,
+        embed_dim: int,
+        hidden_dim: int = 0,
+        temperature: float = 0.07,
+        learn_temperature: bool = True,
+        max_logit_scale: float = 100.0,
+    ):
+        """
+        Args:
+            in_dim: D, size of the decoder's query embeddings.
+            embed_dim: E, size of the text embeddings.
+            hidden_dim: hidden size of a 2-layer projection MLP; 0 for a single linear layer.
+            temperature: initial softmax temperature (logits = cosine / temperature).
+            learn_temperature: learn the temperature (as ``log(1 / temperature)``).
+            max_logit_scale: upper bound of ``1 / temperature`` (CLIP uses 100).
+        """
+        super().__init__()
+        if hidden_dim > 0:
+            self.proj = nn.Sequential(
+                nn.Linear(in_dim, hidden_dim),
+                nn.ReLU(inplace=True),
+                nn.Linear(hidden_dim, embed_dim),
+            )
+        else:
+            self.proj = nn.Linear(in_dim, embed_dim)
+        self.bg_embed = nn.Parameter(F.normalize(torch.randn(embed_dim), dim=0))
+        scale = torch.tensor(math.log(1.0 / temperature))
+        if learn_temperature:
+            self.logit_scale = nn.Parameter(scale)
+        else:
+            self.register_buffer("logit_scale", scale)
+        self.max_logit_scale = max_logit_scale
+        self.embed_dim = embed_dim
+
+    def forward(self, query_embeds: torch.Tensor, class_embeds: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+            query_embeds: ``(B, Q, D)`` decoder query embeddings.
+            class_embeds: ``(K, E)`` L2-normalised text embeddings of the vocabulary.
+        Returns:
+            logits ``(B, Q, K+1)``; the last column is the background.
+        """
+        if class_embeds.shape[-1] != self.embed_dim:
+            raise ValueError(
+                f"text embeddings have size {class_embeds.shape[-1]}, the classifier was built for "
+                f"{self.embed_dim} (MODEL.TEXT_ENCODER changed?)"
+            )
+        x = F.normalize(self.proj(query_embeds), dim=-1)  # (B, Q, E)
+        weights = torch.cat(
+            [class_embeds.to(x), F.normalize(self.bg_embed, dim=0)[None].to(x)], dim=0
+        )  # (K+1, E)
+        scale = self.logit_scale.exp().clamp(max=self.max_logit_scale)
+        return scale * torch.einsum("bqe,ke->bqk", x, weights)
+
+    def extra_repr(self) -> str:
+        return f"embed_dim={self.embed_dim}, max_logit_scale={self.max_logit_scale}"

@@ -1,0 +1,131 @@
+"""OVAVSSSetCriterion: losses against hand-computed values, unannotated frames, empty clips and deep
+supervision. Hand-computed mask losses use zero logits against empty targets: point sampling
+(bilinear, zero padding at the borders) reads exactly 0 there wherever the points fall."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ovavss_d2.modeling.criterion import OVAVSSSetCriterion
+from ovavss_d2.modeling.matcher import HungarianMatcher
+
+K = 3  # training classes
+
+
+def _criterion(losses=("objectness", "labels", "masks"), eos=0.1, points=50):
+    matcher = HungarianMatcher(num_points=points)
+    weights = {"loss_objectness": 2.0, "loss_class": 2.0, "loss_mask": 5.0, "loss_dice": 5.0}
+    return OVAVSSSetCriterion(
+        num_classes=K,
+        matcher=matcher,
+        weight_dict=weights,
+        eos_coef=eos,
+        losses=losses,
+        num_points=points,
+    )
+
+
+def _outputs(batch=1, queries=2, frames=2, value=None, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    masks = torch.randn(batch, queries, frames, 4, 4, generator=g)
+    if value is not None:
+        masks = torch.full_like(masks, value)
+    return {
+        "pred_objectness": torch.randn(batch, queries, 2, generator=g).requires_grad_(),
+        "pred_logits": torch.randn(batch, queries, K + 1, generator=g).requires_grad_(),
+        "pred_masks": masks.requires_grad_(),
+    }
+
+
+def _target(labels, frames=2, annotated=None, fill=True):
+    n = len(labels)
+    return {
+        "labels": torch.tensor(labels, dtype=torch.int64),
+        "masks": torch.full((n, frames, 8, 8), fill, dtype=torch.bool),
+        "annotated": torch.ones(frames, dtype=torch.bool) if annotated is None else annotated,
+    }
+
+
+def test_losses_hand_computed_single_object():
+    out = _outputs(value=0.0)
+    # Make query 1 the obvious match: high objectness and class probability for label 2.
+    with torch.no_grad():
+        out["pred_objectness"][0, 1] = torch.tensor([5.0, -5.0])
+        out["pred_logits"][0, 1] = torch.tensor([-5.0, -5.0, 5.0, -5.0])
+    losses = _criterion()(out, [_target([2], fill=False)])
+    # Objectness: query 1 -> class 0 (weight 1), query 0 -> class 1 (no object, weight 0.1).
+    obj = out["pred_objectness"][0].detach()
+    lo = -F.log_softmax(obj, -1)
+    expected_obj = (lo[1, 0] * 1.0 + lo[0, 1] * 0.1) / 1.1
+    assert losses["loss_objectness"].item() == pytest.approx(expected_obj.item(), rel=1e-5)
+    cls = out["pred_logits"][0].detach()
+    lc = -F.log_softmax(cls, -1)
+    expected_cls = (lc[1, 2] * 1.0 + lc[0, K] * 0.1) / 1.1
+    assert losses["loss_class"].item() == pytest.approx(expected_cls.item(), rel=1e-5)
+    # Logit 0 against an empty target on 2 annotated frames, averaged over the 2 pairs.
+    assert losses["loss_mask"].item() == pytest.approx(math.log(2), rel=1e-5)
+    p = 50
+    assert losses["loss_dice"].item() == pytest.approx(1 - 1 / (0.5 * p + 1), rel=1e-5)
+
+
+def test_unannotated_frames_excluded_and_normaliser():
+    annotated = torch.tensor([True, False, False])
+    out = _outputs(frames=3, value=0.0)
+    with torch.no_grad():
+        out["pred_masks"][:, :, 1:] = 20.0  # terrible on unannotated frames: must not matter
+    losses = _criterion()(out, [_target([0], frames=3, annotated=annotated, fill=False)])
+    assert losses["loss_mask"].item() == pytest.approx(math.log(2), rel=1e-5)
+
+
+def test_mask_loss_is_a_mean_over_object_frame_pairs():
+    """Two objects x two annotated frames with zero logits and empty targets: still log 2 each."""
+    out = _outputs(queries=3, value=0.0)
+    losses = _criterion()(out, [_target([0, 1], fill=False)])
+    assert losses["loss_mask"].item() == pytest.approx(math.log(2), rel=1e-5)
+    # Sum over pairs / number of pairs: a second clip with one object keeps the mean.
+    out2 = _outputs(batch=2, queries=3, value=0.0)
+    losses2 = _criterion()(out2, [_target([0, 1], fill=False), _target([2], fill=False)])
+    assert losses2["loss_mask"].item() == pytest.approx(math.log(2), rel=1e-5)
+
+
+def test_empty_clip_and_gradients():
+    out = _outputs(batch=2)
+    targets = [_target([]), _target([0, 1])]
+    losses = _criterion()(out, targets)
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    for key in ("pred_objectness", "pred_logits", "pred_masks"):
+        assert out[key].grad is not None and torch.isfinite(out[key].grad).all()
+
+
+def test_all_clips_empty_gives_zero_mask_losses():
+    out = _outputs(batch=1)
+    losses = _criterion()(out, [_target([])])
+    assert losses["loss_mask"].item() == 0 and losses["loss_dice"].item() == 0
+    sum(losses.values()).backward()
+
+
+def test_deep_supervision_keys_and_subset_of_losses():
+    out = _outputs()
+    out["aux_outputs"] = [_outputs(seed=1), _outputs(seed=2)]
+    losses = _criterion(losses=("objectness", "masks"))(out, [_target([0])])
+    assert set(losses) == {
+        f"{name}{suffix}"
+        for name in ("loss_objectness", "loss_mask", "loss_dice")
+        for suffix in ("", "_0", "_1")
+    }
+
+
+def test_wrong_number_of_classes():
+    out = _outputs()
+    out["pred_logits"] = torch.randn(1, 2, K + 3)
+    with pytest.raises(ValueError, match="classes"):
+        _criterion()(out, [_target([0])])
+
+
+def test_unknown_loss_name():
+    with pytest.raises(ValueError, match="unknown losses"):
+        _criterion(losses=("boxes",))

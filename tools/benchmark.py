@@ -1,0 +1,291 @@
+#!/usr/bin/env python
+"""Speed, memory and FLOPs of an OV-AVSS configuration on synthetic clips (no dataset needed).
+
+Measures, for clips of T frames at S x S pixels:
+
+- inference: milliseconds per clip and frames per second (``model.eval()``, no gradients);
+- training: seconds per iteration (forward, backward, AdamW step with full-model clipping);
+- peak memory: CUDA ``max_memory_allocated`` on a GPU, peak resident set size of the process on
+  the CPU (which includes the Python runtime, the weights and the text encoder);
+- FLOPs per frame with fvcore (one fused multiply-add counts as one flop, fvcore's convention) of
+  the segmentation network (backbone, audio encoder, pixel and transformer decoders; audio and
+  decoder costs divided by T) and, with a CLIP image tower, of one CLIP crop; achieved GFLOP/s =
+  fvcore GFLOPs of the timed work / seconds.
+
+CLIP weights are not needed: when ``MODEL.TEXT_ENCODER.CLIP_MODEL`` is a model name that is not in
+the download cache, a randomly initialised CLIP of the same architecture is used (same FLOPs and
+speed). Example (the R50 configuration at 224 x 224, T = 5, CPU)::
+
+    python tools/benchmark.py --config-file configs/avsbench_ov/ovavss_R50.yaml --size 224 \\
+        --frames 5 --device cpu --output output/benchmark/R50_cpu.json
+"""
+
+import argparse
+import json
+import logging
+import os
+import platform
+import resource
+import tempfile
+import time
+from typing import Dict
+
+import torch
+from detectron2.config import get_cfg
+from detectron2.modeling import build_model
+from detectron2.structures import Instances
+from detectron2.utils.logger import setup_logger
+from fvcore.nn import FlopCountAnalysis
+from fvcore.nn.jit_handles import get_shape
+from torch import nn
+
+from ovavss_d2 import add_ovavss_config
+from ovavss_d2.modeling.meta_arch import dataset_vocabulary
+
+logger = logging.getLogger("ovavss_d2.benchmark")
+
+# clip.model.CLIP arguments of the named CLIP models this project configures.
+CLIP_ARCHS = {
+    "ViT-B/16": (512, 224, 12, 768, 16, 77, 49408, 512, 8, 12),
+    "ViT-B/32": (512, 224, 12, 768, 32, 77, 49408, 512, 8, 12),
+    "ViT-L/14": (768, 224, 24, 1024, 14, 77, 49408, 768, 12, 12),
+    "ViT-L/14@336px": (768, 336, 24, 1024, 14, 77, 49408, 768, 12, 12),
+}
+
+
+def random_clip_checkpoint(name: str, folder: str) -> str:
+    """Save a randomly initialised CLIP with the architecture of ``name``; return its path."""
+    from clip.model import CLIP
+
+    path = os.path.join(folder, name.replace("/", "-").replace("@", "-") + "-random.pt")
+    if not os.path.isfile(path):
+        torch.manual_seed(0)
+        torch.save(CLIP(*CLIP_ARCHS[name]).state_dict(), path)
+    return path
+
+
+def synthetic_clip(frames: int, size: int, seed: int, classes=(0, 1)) -> Dict:
+    """A mapper-style clip: random frames and audio, two rectangles as sounding objects of the
+    given 0-based dataset classes."""
+    g = torch.Generator().manual_seed(seed)
+    masks = torch.zeros(2, frames, size, size, dtype=torch.bool)
+    masks[0, :, size // 8 : size // 2, size // 8 : size // 2] = True
+    masks[1, :, size // 2 :, size // 3 :] = True
+    inst = Instances((size, size))
+    inst.gt_classes = torch.tensor(list(classes))
+    inst.gt_masks = masks
+    return {
+        "images": torch.randint(0, 256, (frames, 3, size, size), generator=g, dtype=torch.uint8),
+        "audio": torch.randn(frames, 1, 96, 64, generator=g),
+        "instances": inst,
+        "annotated": torch.ones(frames, dtype=torch.bool),
+        "height": size,
+        "width": size,
+    }
+
+
+class SegmentationNetwork(nn.Module):
+    """Backbone + audio encoder + pixel decoder + transformer decoder of an OVAVSS, on tensors."""
+
+    def __init__(self, model: nn.Module, frames: int):
+        super().__init__()
+        self.model = model
+        self.frames = frames
+
+    def forward(self, images: torch.Tensor, audio: torch.Tensor):
+        out = self.model._decode(images, audio, self.frames)
+        return out["pred_masks"], out["pred_embeds"], out["pred_objectness"]
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device: torch.device, warmup: int, iters: int) -> float:
+    """Mean seconds of ``fn()`` over ``iters`` runs after ``warmup`` runs."""
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(iters):
+        fn()
+    synchronize(device)
+    return (time.perf_counter() - start) / iters
+
+
+def count_flops(module: nn.Module, inputs) -> float:
+    """fvcore flops (multiply-adds) of ``module(*inputs)`` in GFLOPs; unsupported ops skipped."""
+    analysis = FlopCountAnalysis(module, inputs)
+    analysis.set_op_handle("aten::scaled_dot_product_attention", _sdpa_flop_jit)
+    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    total = analysis.total()
+    skipped = analysis.unsupported_ops()
+    if skipped:
+        logger.info("fvcore skipped (uncounted) ops: %s", dict(skipped))
+    return total / 1e9
+
+
+def _sdpa_flop_jit(inputs, outputs) -> int:
+    """fvcore handle of ``scaled_dot_product_attention``: ``q (..., Lq, d)``, ``k (..., Lk, d)``,
+    ``v (..., Lk, dv)``: Lq*Lk*d multiply-adds for the scores plus Lq*Lk*dv for the output."""
+    q, k, v = (get_shape(x) for x in inputs[:3])
+    batch = 1
+    for n in q[:-2]:
+        batch *= n
+    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config-file", required=True)
+    parser.add_argument("--size", type=int, default=224, help="frame side S (pixels)")
+    parser.add_argument("--frames", type=int, default=5, help="frames per clip T")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--iters", type=int, default=5, help="timed inference runs")
+    parser.add_argument("--train-iters", type=int, default=3, help="timed training iterations")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--output", default="", help="write the results as JSON here")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
+    args = parser.parse_args()
+    setup_logger(name="ovavss_d2")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+
+    cfg = get_cfg()
+    add_ovavss_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.MODEL.DEVICE = args.device
+    cfg.MODEL.WEIGHTS = ""
+    clip_name = cfg.MODEL.TEXT_ENCODER.CLIP_MODEL
+    tmp = tempfile.mkdtemp(prefix="ovavss_bench_")
+    random_clip = False
+    if cfg.MODEL.TEXT_ENCODER.NAME == "CLIPTextEncoder" and clip_name in CLIP_ARCHS:
+        cache = cfg.MODEL.TEXT_ENCODER.CLIP_DOWNLOAD_ROOT or os.path.expanduser("~/.cache/clip")
+        if not os.path.isfile(os.path.join(cache, os.path.basename(_clip_url(clip_name)))):
+            cfg.MODEL.TEXT_ENCODER.CLIP_MODEL = random_clip_checkpoint(clip_name, tmp)
+            random_clip = True
+    cfg.freeze()
+
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    vocabulary = dataset_vocabulary(cfg.DATASETS.TEST[0]) if cfg.DATASETS.TEST else []
+    model.set_vocabulary(vocabulary or model.train_keys or ["dog", "violin"])
+    trainable = (model.dataset_to_train >= 0).nonzero().flatten().tolist()  # training classes
+    clip = synthetic_clip(args.frames, args.size, seed=0, classes=(trainable + trainable)[:2])
+    t = args.frames
+
+    # Inference.
+    model.eval()
+    with torch.no_grad():
+        infer_s = timed(lambda: model([clip]), device, args.warmup, args.iters)
+        # FLOPs of the segmentation network on the padded batch the model builds.
+        images, audio, _ = model._preprocess([clip])
+        seg_gflops = count_flops(SegmentationNetwork(model, t), (images.tensor, audio))
+        seg_s = timed(lambda: model._decode(images.tensor, audio, t), device, 1, args.iters)
+        crop_gflops = crop_ms = None
+        if (
+            model.clip_visual is not None
+        ):  # one CLIP image forward per (query, frame) in "crop" mode
+            side = model.clip_visual.input_size
+            tower = _ImageTower(model.clip_visual.clip_model)
+            crops = torch.zeros(8, 3, side, side, device=model.clip_visual.device)
+            crops = crops.to(model.clip_visual.dtype)
+            crop_gflops = count_flops(tower, (crops[:1],))
+            crop_ms = timed(lambda: tower(crops), device, 1, 2) / len(crops) * 1e3
+    infer_memory = peak_memory_mb(device)
+
+    # Training.
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.05)
+
+    def train_step():
+        losses = model([clip])
+        optimizer.zero_grad()
+        sum(losses.values()).backward()
+        torch.nn.utils.clip_grad_norm_(params, 0.01)
+        optimizer.step()
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    train_s = timed(train_step, device, 1, args.train_iters)
+    train_memory = peak_memory_mb(device)
+
+    result = {
+        "config": args.config_file,
+        "overrides": args.opts,
+        "device": _describe_device(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "text_encoder": cfg.MODEL.TEXT_ENCODER.NAME,
+        "clip_weights": (
+            ("random, architecture of " + clip_name if random_clip else clip_name)
+            if cfg.MODEL.TEXT_ENCODER.NAME == "CLIPTextEncoder"
+            else None
+        ),
+        "frames_per_clip": t,
+        "frame_size": [args.size, args.size],
+        "params_total_M": sum(p.numel() for p in model.parameters()) / 1e6,
+        "params_trainable_M": sum(p.numel() for p in params) / 1e6,
+        "inference_ms_per_clip": infer_s * 1e3,
+        "inference_fps": t / infer_s,
+        "segmentation_network_ms_per_clip": seg_s * 1e3,
+        "gflops_per_frame_segmentation_network": seg_gflops / t,
+        "achieved_gflops_per_s_segmentation_network": seg_gflops / seg_s,
+        "clip_visual_mode": cfg.MODEL.OPEN_VOCAB.CLIP_VISUAL_MODE if model.clip_visual else "none",
+        "gflops_per_clip_crop": crop_gflops,
+        "ms_per_clip_crop_batch8": crop_ms,
+        "train_s_per_iter": train_s,
+        "peak_memory_inference_MB": infer_memory,
+        "peak_memory_training_MB": train_memory,
+        "peak_memory_kind": (
+            "CUDA max_memory_allocated" if device.type == "cuda" else "process peak RSS"
+        ),
+    }
+    logger.info("Benchmark:\n%s", json.dumps(result, indent=1))
+    if args.output:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with open(args.output, "w") as f:
+            json.dump(result, f, indent=1)
+
+
+class _ImageTower(nn.Module):
+    def __init__(self, clip_model: nn.Module):
+        super().__init__()
+        self.clip_model = clip_model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.clip_model.encode_image(x)
+
+
+def _clip_url(name: str) -> str:
+    import clip
+
+    return clip.clip._MODELS[name]
+
+
+def _describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical cores"
+
+
+if __name__ == "__main__":
+    main()

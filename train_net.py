@@ -1,0 +1,202 @@
+#!/usr/bin/env python
+"""Train and evaluate ovavss_d2 models (OV-AVSS, the TPAVI baseline) with Detectron2.
+
+    python train_net.py --config-file configs/avss_synth/ovavss_effnet_yamnet_minilm.yaml
+    python train_net.py --config-file CONFIG --eval-only MODEL.WEIGHTS output/model_final.pth
+    python train_net.py --config-file CONFIG --num-gpus 8          # one machine, 8 GPUs
+    python train_net.py --config-file CONFIG MODEL.DEVICE cpu      # no GPU
+
+Trailing ``KEY VALUE`` pairs override the config. See docs/GETTING_STARTED.md.
+"""
+
+import itertools
+import logging
+import os
+from collections import OrderedDict
+from typing import Any, Dict, List
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.config import get_cfg
+from detectron2.data import build_detection_test_loader, build_detection_train_loader
+from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
+from detectron2.evaluation import verify_results
+from detectron2.projects.deeplab import build_lr_scheduler
+from detectron2.solver.build import (
+    get_default_optimizer_params,
+    maybe_add_gradient_clipping,
+    reduce_param_groups,
+)
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from ovavss_d2 import add_ovavss_config
+from ovavss_d2.data import build_dataset_mapper
+from ovavss_d2.evaluation import build_evaluator
+from ovavss_d2.modeling.meta_arch import dataset_vocabulary
+
+OPTIMIZERS = {"ADAMW": torch.optim.AdamW, "SGD": torch.optim.SGD}
+
+
+def full_model_gradient_clipping(optim_cls: type, max_norm: float) -> type:
+    """``optim_cls`` whose ``step`` first clips the norm of ALL gradients together to ``max_norm``
+    (the reference; Detectron2's "value"/"norm" clip each parameter on its own)."""
+
+    class FullModelGradientClipping(optim_cls):
+        def step(self, closure=None):
+            params = itertools.chain(*[group["params"] for group in self.param_groups])
+            torch.nn.utils.clip_grad_norm_(params, max_norm)
+            return super().step(closure=closure)
+
+    FullModelGradientClipping.__name__ = f"FullModelGradientClipping{optim_cls.__name__}"
+    return FullModelGradientClipping
+
+
+class Trainer(DefaultTrainer):
+    """DefaultTrainer with the clip mapper, our evaluators, AdamW and per-dataset vocabularies."""
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        return build_detection_train_loader(cfg, mapper=build_dataset_mapper(cfg, is_train=True))
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        mapper = build_dataset_mapper(cfg, is_train=False)
+        return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        if output_folder is None:
+            output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        return build_evaluator(cfg, dataset_name, output_folder)
+
+    @classmethod
+    def build_lr_scheduler(cls, cfg, optimizer):
+        # Detectron2's schedulers plus WarmupPolyLR (SOLVER.POLY_LR_POWER / _CONSTANT_ENDING).
+        return build_lr_scheduler(cfg, optimizer)
+
+    @classmethod
+    def build_optimizer(cls, cfg, model):
+        """SOLVER.OPTIMIZER with the backbone's lr x BACKBONE_MULTIPLIER, no weight decay on norms
+        (WEIGHT_DECAY_NORM) and embeddings (WEIGHT_DECAY_EMBED), gradient clipping."""
+        solver = cfg.SOLVER
+        no_decay = {"weight_decay": solver.WEIGHT_DECAY_EMBED}
+        grouped = get_default_optimizer_params(
+            model,
+            base_lr=solver.BASE_LR,
+            weight_decay=solver.WEIGHT_DECAY,
+            weight_decay_norm=solver.WEIGHT_DECAY_NORM,
+            overrides={"bg_embed": no_decay, "logit_scale": no_decay},
+        )
+        names = {id(p): n for n, p in model.named_parameters()}
+        embeddings = {
+            id(p) for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()
+        }
+        params: List[Dict[str, Any]] = []
+        for group in grouped:  # one group per parameter, adjusted, then merged again
+            for param in group["params"]:
+                single = {**group, "params": [param]}
+                if names[id(param)].startswith("backbone."):
+                    single["lr"] = single["lr"] * solver.BACKBONE_MULTIPLIER
+                if id(param) in embeddings:
+                    single["weight_decay"] = solver.WEIGHT_DECAY_EMBED
+                params.append(single)
+        params = reduce_param_groups(params)
+        if solver.OPTIMIZER not in OPTIMIZERS:
+            raise ValueError(
+                f"SOLVER.OPTIMIZER must be one of {sorted(OPTIMIZERS)}, got {solver.OPTIMIZER}"
+            )
+        optim_cls = OPTIMIZERS[solver.OPTIMIZER]
+        kwargs = {"momentum": solver.MOMENTUM} if solver.OPTIMIZER == "SGD" else {}
+        clip = solver.CLIP_GRADIENTS
+        if clip.ENABLED and clip.CLIP_TYPE == "full_model":
+            return full_model_gradient_clipping(optim_cls, clip.CLIP_VALUE)(
+                params, solver.BASE_LR, **kwargs
+            )
+        return maybe_add_gradient_clipping(cfg, optim_cls)(params, solver.BASE_LR, **kwargs)
+
+    @classmethod
+    def test(cls, cfg, model, evaluators=None):
+        """Evaluate every DATASETS.TEST dataset with its own vocabulary (text embeddings cached)."""
+        net = model.module if isinstance(model, DistributedDataParallel) else model
+        results = OrderedDict()
+        for idx, name in enumerate(cfg.DATASETS.TEST):
+            if hasattr(net, "set_vocabulary"):
+                net.set_vocabulary(dataset_vocabulary(name, cfg.MODEL.OPEN_VOCAB.VOCABULARY))
+            one = cfg.clone()
+            one.defrost()
+            one.DATASETS.TEST = (name,)
+            one.freeze()
+            chosen = [evaluators[idx]] if evaluators is not None else None
+            results[name] = super().test(one, model, chosen)
+        if len(results) == 1:
+            results = list(results.values())[0]
+        return results
+
+
+def _complete_placeholder_extension() -> None:
+    """The offline detectron2 build (scripts/build_detectron2.py) has an empty ``detectron2._C``;
+    ``default_setup``'s environment report asks it for the compiler and CUDA versions it was built
+    with. Answer that there are none (a full detectron2 build is left untouched)."""
+    import detectron2._C as ext
+
+    if not hasattr(ext, "get_compiler_version"):
+        ext.get_compiler_version = lambda: "none (placeholder detectron2._C without operators)"
+        ext.get_cuda_version = lambda: "none"
+        ext.has_cuda = lambda: False
+
+
+def setup(args):
+    """Config from defaults + ovavss_d2 keys + file + command line; logging and output dir."""
+    cfg = get_cfg()
+    add_ovavss_config(cfg)
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    _complete_placeholder_extension()
+    default_setup(cfg, args)
+    setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="ovavss_d2")
+    return cfg
+
+
+def main(args):
+    cfg = setup(args)
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+            cfg.MODEL.WEIGHTS, resume=args.resume
+        )
+        res = Trainer.test(cfg, model)
+        if comm.is_main_process():
+            verify_results(cfg, res)
+        return res
+
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    result = trainer.train()
+    if comm.is_main_process():
+        # Weights only (no optimizer / scheduler state): what the demo and predictor load.
+        net = (
+            trainer.model.module
+            if isinstance(trainer.model, DistributedDataParallel)
+            else trainer.model
+        )
+        DetectionCheckpointer(net, save_dir=cfg.OUTPUT_DIR).save("model_weights")
+        logging.getLogger("ovavss_d2").info(
+            "Saved %s", os.path.join(cfg.OUTPUT_DIR, "model_weights.pth")
+        )
+    return result
+
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
