@@ -1,9 +1,9 @@
 """The out-of-the-box model: the default config with its packaged checkpoint, no download."""
+
 import numpy as np
 import torch
 
 from ovavss_d2.predictor import DEFAULT_WEIGHTS, VideoPredictor, get_default_cfg
-
 
 
 def test_default_model_loads_its_checkpoint_and_runs():
