@@ -8,7 +8,7 @@ hand labelling). An object is a class present in the clip, as the mapper's ``ins
 so two separate instances of one class share a box.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -164,4 +164,4 @@ def _limit_crops(
         targets.object_index, torch.tensor(chosen, device=targets.object_index.device)
     )
     keep = keep.nonzero().flatten()[:max_crops]
-    return CropTargets(*(getattr(targets, f)[keep] for f in CropTargets.__dataclass_fields__))
+    return CropTargets(*(getattr(targets, f.name)[keep] for f in fields(CropTargets)))
