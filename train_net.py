@@ -57,6 +57,18 @@ def full_model_gradient_clipping(optim_cls: type, max_norm: float) -> type:
 class Trainer(DefaultTrainer):
     """DefaultTrainer with the clip mapper, our evaluators, AdamW and per-dataset vocabularies."""
 
+    def state_dict(self):
+        # Detectron2 0.6's DefaultTrainer checkpoints only the iteration and the hooks (scheduler):
+        # add the optimizer state (AdamW moments) so that --resume continues the same run.
+        ret = super().state_dict()
+        ret["_trainer"] = self._trainer.state_dict()
+        return ret
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        if "_trainer" in state_dict:  # absent from checkpoints of other trainers
+            self._trainer.load_state_dict(state_dict["_trainer"])
+
     @classmethod
     def build_train_loader(cls, cfg):
         return build_detection_train_loader(cfg, mapper=build_dataset_mapper(cfg, is_train=True))

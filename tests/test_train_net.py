@@ -41,10 +41,12 @@ def fake_names(tmp_path_factory):
     return prefix + "avsbench_ov_train_base", prefix + "avsbench_ov_test"
 
 
-def _args(output_dir, train, test, *extra, eval_only=False):
+def _args(output_dir, train, test, *extra, eval_only=False, resume=False):
     argv = ["--config-file", str(INSTANT_TEST)]
     if eval_only:
         argv.append("--eval-only")
+    if resume:
+        argv.append("--resume")
     argv += [
         "MODEL.DEVICE",
         "cpu",
@@ -82,6 +84,14 @@ def test_train_then_eval_only(train_net, fake_names, tmp_path):
     weights = torch.load(tmp_path / "model_weights.pth", map_location="cpu", weights_only=False)
     assert set(weights) >= {"model"} and "optimizer" not in weights
     assert not any(k.startswith("audio_encoder.") for k in weights["model"])  # frozen YAMNet
+
+    final = torch.load(tmp_path / "model_final.pth", map_location="cpu", weights_only=False)
+    assert final["trainer"]["_trainer"]["optimizer"]["state"]  # AdamW moments are checkpointed
+
+    # --resume continues from model_final.pth (iteration 3) up to the new MAX_ITER.
+    train_net.main(_args(tmp_path, train, test, "SOLVER.MAX_ITER", "4", resume=True))
+    records = [json.loads(line) for line in (tmp_path / "metrics.json").read_text().splitlines()]
+    assert [r["iteration"] for r in records if "total_loss" in r][-1] == 3
 
     eval_dir = tmp_path / "eval"
     results = train_net.main(

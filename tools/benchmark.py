@@ -102,15 +102,22 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(fn, device: torch.device, warmup: int, iters: int) -> float:
-    """Mean seconds of ``fn()`` over ``iters`` runs after ``warmup`` runs."""
+CPU_SECONDS: Dict[str, float] = {}  # process CPU seconds per run of each timed measurement
+
+
+def timed(fn, device: torch.device, warmup: int, iters: int, name: str = "") -> float:
+    """Mean wall-clock seconds of ``fn()`` over ``iters`` runs after ``warmup`` runs; the mean
+    process CPU time (all threads) goes to ``CPU_SECONDS[name]``: with one thread it is what the
+    run would take on an idle core even when other jobs share the machine."""
     for _ in range(warmup):
         fn()
     synchronize(device)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(iters):
         fn()
     synchronize(device)
+    if name:
+        CPU_SECONDS[name] = (time.process_time() - cpu) / iters
     return (time.perf_counter() - start) / iters
 
 
@@ -187,11 +194,13 @@ def main() -> None:
     # Inference.
     model.eval()
     with torch.no_grad():
-        infer_s = timed(lambda: model([clip]), device, args.warmup, args.iters)
+        infer_s = timed(lambda: model([clip]), device, args.warmup, args.iters, "inference")
         # FLOPs of the segmentation network on the padded batch the model builds.
         images, audio, _ = model._preprocess([clip])
         seg_gflops = count_flops(SegmentationNetwork(model, t), (images.tensor, audio))
-        seg_s = timed(lambda: model._decode(images.tensor, audio, t), device, 1, args.iters)
+        seg_s = timed(
+            lambda: model._decode(images.tensor, audio, t), device, 1, args.iters, "network"
+        )
         crop_gflops = crop_ms = None
         if (
             model.clip_visual is not None
@@ -218,7 +227,7 @@ def main() -> None:
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    train_s = timed(train_step, device, 1, args.train_iters)
+    train_s = timed(train_step, device, 1, args.train_iters, "train")
     train_memory = peak_memory_mb(device)
 
     result = {
@@ -246,11 +255,18 @@ def main() -> None:
         "gflops_per_clip_crop": crop_gflops,
         "ms_per_clip_crop_batch8": crop_ms,
         "train_s_per_iter": train_s,
+        "cpu_seconds": {
+            "inference_per_clip": CPU_SECONDS["inference"],
+            "segmentation_network_per_clip": CPU_SECONDS["network"],
+            "train_per_iter": CPU_SECONDS["train"],
+        },
         "peak_memory_inference_MB": infer_memory,
         "peak_memory_training_MB": train_memory,
         "peak_memory_kind": (
             "CUDA max_memory_allocated" if device.type == "cuda" else "process peak RSS"
         ),
+        # 1-minute load average when done (this process counts): other jobs slow CPU timings.
+        "load_average_1min": os.getloadavg()[0],
     }
     logger.info("Benchmark:\n%s", json.dumps(result, indent=1))
     if args.output:

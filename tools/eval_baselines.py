@@ -74,10 +74,18 @@ def randomise_classes(model: nn.Module, seed: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config-file", required=True)
-    parser.add_argument("--baselines", nargs="+", default=list(BASELINES), choices=BASELINES)
+    parser.add_argument(
+        "--baselines",
+        default=",".join(BASELINES),
+        help=f"comma-separated subset of {','.join(BASELINES)}",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random-class baseline")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     args = parser.parse_args()
+    baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
+    unknown = set(baselines) - set(BASELINES)
+    if unknown:
+        parser.error(f"unknown baselines {sorted(unknown)}; choose from {BASELINES}")
 
     cfg = get_cfg()
     add_ovavss_config(cfg)
@@ -88,7 +96,7 @@ def main() -> None:
     setup_logger(name="fvcore")
 
     report: Dict[str, Dict] = OrderedDict()
-    for name in args.baselines:
+    for name in baselines:
         if name == "background":
             num_classes = len(MetadataCatalog.get(cfg.DATASETS.TEST[0]).stuff_classes) - 1
             model = AllBackground(num_classes)
