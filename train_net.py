@@ -9,49 +9,25 @@
 Trailing ``KEY VALUE`` pairs override the config. See docs/GETTING_STARTED.md.
 """
 
-import itertools
 import logging
 import os
 from collections import OrderedDict
-from typing import Any, Dict, List
 
-import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
 from detectron2.evaluation import verify_results
 from detectron2.projects.deeplab import build_lr_scheduler
-from detectron2.solver.build import (
-    get_default_optimizer_params,
-    maybe_add_gradient_clipping,
-    reduce_param_groups,
-)
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
-from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ovavss_d2 import add_ovavss_config
 from ovavss_d2.data import build_dataset_mapper
 from ovavss_d2.evaluation import build_evaluator
 from ovavss_d2.modeling.meta_arch import dataset_vocabulary
-
-OPTIMIZERS = {"ADAMW": torch.optim.AdamW, "SGD": torch.optim.SGD}
-
-
-def full_model_gradient_clipping(optim_cls: type, max_norm: float) -> type:
-    """``optim_cls`` whose ``step`` first clips the norm of ALL gradients together to ``max_norm``
-    (the reference; Detectron2's "value"/"norm" clip each parameter on its own)."""
-
-    class FullModelGradientClipping(optim_cls):
-        def step(self, closure=None):
-            params = itertools.chain(*[group["params"] for group in self.param_groups])
-            torch.nn.utils.clip_grad_norm_(params, max_norm)
-            return super().step(closure=closure)
-
-    FullModelGradientClipping.__name__ = f"FullModelGradientClipping{optim_cls.__name__}"
-    return FullModelGradientClipping
+from ovavss_d2.solver import build_optimizer
 
 
 class Trainer(DefaultTrainer):
@@ -91,43 +67,7 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_optimizer(cls, cfg, model):
-        """SOLVER.OPTIMIZER with the backbone's lr x BACKBONE_MULTIPLIER, no weight decay on norms
-        (WEIGHT_DECAY_NORM) and embeddings (WEIGHT_DECAY_EMBED), gradient clipping."""
-        solver = cfg.SOLVER
-        no_decay = {"weight_decay": solver.WEIGHT_DECAY_EMBED}
-        grouped = get_default_optimizer_params(
-            model,
-            base_lr=solver.BASE_LR,
-            weight_decay=solver.WEIGHT_DECAY,
-            weight_decay_norm=solver.WEIGHT_DECAY_NORM,
-            overrides={"bg_embed": no_decay, "logit_scale": no_decay},
-        )
-        names = {id(p): n for n, p in model.named_parameters()}
-        embeddings = {
-            id(p) for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()
-        }
-        params: List[Dict[str, Any]] = []
-        for group in grouped:  # one group per parameter, adjusted, then merged again
-            for param in group["params"]:
-                single = {**group, "params": [param]}
-                if names[id(param)].startswith("backbone."):
-                    single["lr"] = single["lr"] * solver.BACKBONE_MULTIPLIER
-                if id(param) in embeddings:
-                    single["weight_decay"] = solver.WEIGHT_DECAY_EMBED
-                params.append(single)
-        params = reduce_param_groups(params)
-        if solver.OPTIMIZER not in OPTIMIZERS:
-            raise ValueError(
-                f"SOLVER.OPTIMIZER must be one of {sorted(OPTIMIZERS)}, got {solver.OPTIMIZER}"
-            )
-        optim_cls = OPTIMIZERS[solver.OPTIMIZER]
-        kwargs = {"momentum": solver.MOMENTUM} if solver.OPTIMIZER == "SGD" else {}
-        clip = solver.CLIP_GRADIENTS
-        if clip.ENABLED and clip.CLIP_TYPE == "full_model":
-            return full_model_gradient_clipping(optim_cls, clip.CLIP_VALUE)(
-                params, solver.BASE_LR, **kwargs
-            )
-        return maybe_add_gradient_clipping(cfg, optim_cls)(params, solver.BASE_LR, **kwargs)
+        return build_optimizer(cfg, model)  # AdamW, backbone lr multiplier, full-model clipping
 
     @classmethod
     def test(cls, cfg, model, evaluators=None):

@@ -138,7 +138,9 @@ def test_optimizer_groups(train_net, fake_names, tmp_path):
 
 def test_full_model_gradient_clipping(train_net):
     params = [torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(3))]
-    opt = train_net.full_model_gradient_clipping(torch.optim.SGD, 1.0)(params, lr=1.0)
+    from ovavss_d2.solver import full_model_gradient_clipping
+
+    opt = full_model_gradient_clipping(torch.optim.SGD, 1.0)(params, lr=1.0)
     params[0].grad = torch.full((2,), 3.0)
     params[1].grad = torch.full((3,), 4.0)
     opt.step()

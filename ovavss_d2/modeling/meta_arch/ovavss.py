@@ -47,6 +47,7 @@ from ..open_vocab_head import EmbeddingClassifier
 from ..pixel_decoder import build_pixel_decoder
 from ..text_encoder import build_text_encoder
 from ..transformer_decoder import build_transformer_decoder
+from .postprocessing import paint_instances, select_instances, semantic_from_masks
 from .vocabulary import (
     VocabularyEntry,
     canonical_name,
@@ -547,7 +548,7 @@ class OVAVSS(nn.Module):
                 )  # (Q, T, H, W)
             scores = self._query_scores(outputs, b, x["images"], clip_masks)  # (Q, K)
             del clip_masks
-            keep_q, keep_k, keep_s = self._select_instances(scores)
+            keep_q, keep_k, keep_s = select_instances(scores, self.top_k, self.score_threshold)
             clip_results = []
             for t in range(num_frames):
                 prob = frame_logits(t, (out_h, out_w)).sigmoid()  # (Q, H0, W0)
@@ -556,57 +557,12 @@ class OVAVSS(nn.Module):
                 instances.scores = keep_s
                 instances.pred_classes = keep_k
                 if self.semantic_from == "masks":
-                    sem = _semantic_from_masks(scores, prob)
+                    sem = semantic_from_masks(scores, prob)
                 else:
-                    sem = _paint_instances(instances, scores.shape[1])
+                    sem = paint_instances(instances, scores.shape[1])
                 clip_results.append({"sem_seg": sem, "instances": instances})
             results.append(clip_results)
         return results
-
-    def _select_instances(self, scores: torch.Tensor):
-        """Top-k (query, class) pairs of a clip scoring above the threshold, best first."""
-        num_classes = scores.shape[1]
-        flat = scores.flatten()
-        top = flat.topk(min(self.top_k, flat.numel()))
-        keep = top.values > self.score_threshold
-        index = top.indices[keep]
-        return index // num_classes, index % num_classes, top.values[keep]
-
-
-def _semantic_from_masks(scores: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Semantic map of one frame from query scores and mask probabilities.
-
-    Whether a pixel shows a sounding object and which class it is are decided apart, so that a
-    spread-out class distribution (novel classes, ensembles) does not turn objects into
-    background: ``fg(x) = max_q p_fg(q) * m_q(x)``; class evidence ``s_k(x) = sum_q score(q, k) *
-    m_q(x)`` (Mask2Former's semantic inference); output channel 0 is ``1 - fg`` and channel k is
-    ``fg * s_k / max_k' s_k'``, so the argmax is the best class where ``fg > 0.5`` and background
-    elsewhere.
-
-    Args:
-        scores: ``(Q, K)`` query class scores ``p_fg(q) * p_cls(q, k)``.
-        masks: ``(Q, H, W)`` mask probabilities.
-    Returns:
-        ``(K+1, H, W)``.
-    """
-    evidence = torch.einsum("qk,qhw->khw", scores, masks)  # (K, H, W)
-    p_fg = scores.sum(-1)  # (Q,): p_cls sums to 1 over the K classes
-    fg = (p_fg[:, None, None] * masks).max(0)[0].clamp(0, 1)  # (H, W)
-    best = evidence.max(0, keepdim=True)[0].clamp(min=1e-12)
-    return torch.cat([(1 - fg)[None], fg[None] * evidence / best])
-
-
-def _paint_instances(instances: Instances, num_classes: int) -> torch.Tensor:
-    """Reference semantic map: each kept instance paints its class with its score; higher scores
-    win overlaps; unpainted pixels are background. Returns ``(K+1, H0, W0)``."""
-    h, w = instances.image_size
-    masks = instances.pred_masks
-    sem = torch.zeros(num_classes + 1, h, w, device=masks.device)
-    for mask, cls, score in zip(masks, instances.pred_classes, instances.scores):
-        channel = sem[int(cls) + 1]
-        channel[mask] = torch.maximum(channel[mask], score)
-    sem[0] = (sem[1:].max(0)[0] == 0).float()
-    return sem
 
 
 # -- checkpoint hooks: a frozen audio encoder rebuilt from its own weights stays out of them --

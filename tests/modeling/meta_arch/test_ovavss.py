@@ -188,7 +188,7 @@ def test_clip_visual_path(repo_root, tmp_path, mode):
 def test_reference_semantic_painting():
     from detectron2.structures import Instances
 
-    from ovavss_d2.modeling.meta_arch.ovavss import _paint_instances
+    from ovavss_d2.modeling.meta_arch.postprocessing import paint_instances
 
     inst = Instances((2, 3))
     inst.pred_masks = torch.tensor(
@@ -196,19 +196,19 @@ def test_reference_semantic_painting():
     )
     inst.scores = torch.tensor([0.9, 0.5])
     inst.pred_classes = torch.tensor([0, 2])
-    labels = _paint_instances(inst, 3).argmax(0)
+    labels = paint_instances(inst, 3).argmax(0)
     # Higher score wins the overlap at (0, 1); row 1 is background.
     assert labels.tolist() == [[1, 1, 3], [0, 0, 0]]
 
 
 def test_semantic_from_masks_hand_computed():
-    from ovavss_d2.modeling.meta_arch.ovavss import _semantic_from_masks
+    from ovavss_d2.modeling.meta_arch.postprocessing import semantic_from_masks
 
     # Query 0: p_fg 0.9, class 0 vs 1 = 2:1; query 1: p_fg 0.2 on class 1. Pixels: (a) only q0,
     # (b) only q1, (c) both at mask probability 0.5.
     scores = torch.tensor([[0.6, 0.3], [0.0, 0.2]])
     masks = torch.tensor([[[1.0, 0.0, 0.5]], [[0.0, 1.0, 0.5]]])  # (Q=2, H=1, W=3)
-    sem = _semantic_from_masks(scores, masks)
+    sem = semantic_from_masks(scores, masks)
     fg = torch.tensor([0.9, 0.2, 0.45])
     torch.testing.assert_close(sem[0, 0], 1 - fg)
     # Pixel a: evidence (0.6, 0.3) -> best class channel carries fg.

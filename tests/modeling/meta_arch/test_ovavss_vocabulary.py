@@ -1,4 +1,5 @@
 """Vocabularies of OV-AVSS: training vocabulary from MetadataCatalog, test vocabularies, parsing."""
+
 import pytest
 import torch
 from detectron2.data import MetadataCatalog
