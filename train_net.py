@@ -88,18 +88,6 @@ class Trainer(DefaultTrainer):
         return results
 
 
-def _complete_placeholder_extension() -> None:
-    """The offline detectron2 build (scripts/build_detectron2.py) has an empty ``detectron2._C``;
-    ``default_setup``'s environment report asks it for the compiler and CUDA versions it was built
-    with. Answer that there are none (a full detectron2 build is left untouched)."""
-    import detectron2._C as ext
-
-    if not hasattr(ext, "get_compiler_version"):
-        ext.get_compiler_version = lambda: "none (placeholder detectron2._C without operators)"
-        ext.get_cuda_version = lambda: "none"
-        ext.has_cuda = lambda: False
-
-
 def setup(args):
     """Config from defaults + ovavss_d2 keys + file + command line; logging and output dir."""
     cfg = get_cfg()
@@ -107,7 +95,6 @@ def setup(args):
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
     cfg.freeze()
-    _complete_placeholder_extension()
     default_setup(cfg, args)
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="ovavss_d2")
     return cfg

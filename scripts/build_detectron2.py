@@ -29,13 +29,21 @@ SDIST_SHA256 = "5d2e9e51e523ec72f6a31cca04b0a515492e9514b773a3d134cedc0677170b29
 
 # The only symbol detectron2 0.6 needs from its extension at import time is the module itself.
 PLACEHOLDER_EXTENSION = """\
-// Placeholder for detectron2._C: ovavss_d2 uses none of detectron2's compiled operators.
+// Placeholder for detectron2._C: ovavss_d2 uses none of detectron2's compiled operators. It answers
+// the build questions detectron2's environment report (default_setup) asks.
 #include <torch/extension.h>
+
+#include <string>
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "detectron2._C placeholder built by ovavss_d2 (no compiled operators)";
+  m.def("get_compiler_version", [] { return std::string("none (placeholder without operators)"); });
+  m.def("get_cuda_version", [] { return std::string("none"); });
+  m.def("has_cuda", [] { return false; });
 }
 """
+# Bump when the patched source changes, so that cached wheels of older builds are not reused.
+BUILD_REVISION = 2
 
 NUMPY_ALIASES = {"np.bool": "bool", "np.int": "int", "np.float": "float", "np.str": "str"}
 
@@ -92,9 +100,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, required=True, help="directory for sdist and wheel")
     args = parser.parse_args()
-    args.cache.mkdir(parents=True, exist_ok=True)
+    wheel_dir = args.cache / f"wheels-r{BUILD_REVISION}"
+    wheel_dir.mkdir(parents=True, exist_ok=True)
 
-    wheels = sorted(args.cache.glob("pb1_detectron2-0.6-*.whl"))
+    wheels = sorted(wheel_dir.glob("pb1_detectron2-0.6-*.whl"))
     if wheels:
         print(wheels[-1])
         return
@@ -113,12 +122,12 @@ def main() -> None:
                 "--no-build-isolation",
                 "--no-deps",
                 "-w",
-                str(args.cache),
+                str(wheel_dir),
                 str(src),
             ],
             check=True,
         )
-    wheels = sorted(args.cache.glob("pb1_detectron2-0.6-*.whl"))
+    wheels = sorted(wheel_dir.glob("pb1_detectron2-0.6-*.whl"))
     if not wheels:
         raise SystemExit("[build_detectron2] pip wheel finished but produced no wheel")
     print(wheels[-1])

@@ -50,9 +50,11 @@ then
 fi
 
 step "detectron2"
-if ! "$PY" -c "import detectron2.engine" 2>/dev/null; then
+# A full upstream install, or our placeholder build of the current revision, answers these calls.
+if ! "$PY" -c "import detectron2.engine, detectron2._C as c; c.get_compiler_version()" 2>/dev/null; then
   "${PIP[@]}" install -q numpy pillow "pycocotools>=2.0.2" matplotlib ninja
   WHEEL="$("$PY" "$ROOT/scripts/build_detectron2.py" --cache "$CACHE" | tail -n 1)"
+  "${PIP[@]}" install -q --force-reinstall --no-deps "$WHEEL"
   "${PIP[@]}" install -q "$WHEEL" "${TORCH_SET[@]}"
 fi
 
