@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import soundfile as sf
 
+from ovavss_d2.data.synth.clips import alpha_paste
 from ovavss_d2.data.synth.media import (
     MediaError,
     index_media,
@@ -112,14 +113,7 @@ def scaled_stamp(rgba: np.ndarray, side: float) -> np.ndarray:
 def paste(canvas: np.ndarray, rgba: np.ndarray, cx: float, cy: float) -> None:
     """Alpha-blend ``rgba`` onto ``canvas`` (float32, in place) centred at ``(cx, cy)``."""
     h, w = rgba.shape[:2]
-    x, y = int(round(cx - w / 2)), int(round(cy - h / 2))
-    x0, y0 = max(x, 0), max(y, 0)
-    x1, y1 = min(x + w, canvas.shape[1]), min(y + h, canvas.shape[0])
-    if x1 <= x0 or y1 <= y0:
-        return
-    part = rgba[y0 - y : y1 - y, x0 - x : x1 - x].astype(np.float32)
-    alpha = part[..., 3:] / 255.0
-    canvas[y0:y1, x0:x1] = canvas[y0:y1, x0:x1] * (1 - alpha) + part[..., :3] * alpha
+    alpha_paste(canvas, rgba, int(round(cx - w / 2)), int(round(cy - h / 2)))
 
 
 def source_track(sound: np.ndarray, n: int, rate: int, start: float, end: float) -> np.ndarray:

@@ -219,6 +219,19 @@ def _paste_window(x: int, y: int, w: int, h: int, width: int, height: int):
     return frame_sl, stamp_sl
 
 
+def alpha_paste(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int):
+    """Alpha-blend an RGBA stamp, top-left corner at (x, y), onto a float ``(H, W, 3)`` canvas in
+    place; returns the overlap's (frame slices, stamp slices), or None where they do not overlap."""
+    window = _paste_window(x, y, rgba.shape[1], rgba.shape[0], canvas.shape[1], canvas.shape[0])
+    if window is None:
+        return None
+    frame_sl, stamp_sl = window
+    part = rgba[stamp_sl].astype(np.float32)
+    alpha = part[..., 3:] / 255.0
+    canvas[frame_sl] = canvas[frame_sl] * (1 - alpha) + part[..., :3] * alpha
+    return window
+
+
 def owner_maps(plan: ClipPlan, size: Tuple[int, int]) -> np.ndarray:
     """Which object is top-most at each pixel: ``(T, H, W)`` int, -1 where none."""
     width, height = size
@@ -270,15 +283,12 @@ def render_clip(
         canvas = bg.copy()
         for obj in plan.objects:
             rgba, x, y = _placed_stamp(obj, t)
-            window = _paste_window(x, y, rgba.shape[1], rgba.shape[0], width, height)
+            window = alpha_paste(canvas, rgba, x, y)
             if window is None:
                 continue
             frame_sl, stamp_sl = window
-            part = rgba[stamp_sl].astype(np.float32)
-            alpha = part[..., 3:] / 255.0
-            canvas[frame_sl] = canvas[frame_sl] * (1 - alpha) + part[..., :3] * alpha
             value = class_index[obj.key] if obj.sounding_at(t) else 0
-            labels[t][frame_sl][part[..., 3] >= 128] = value
+            labels[t][frame_sl][rgba[stamp_sl][..., 3] >= 128] = value
         frames[t] = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
     return frames, labels
 
