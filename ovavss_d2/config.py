@@ -1,4 +1,5 @@
 """Config keys of ovavss_d2: ``add_ovavss_config(cfg)`` adds every key with its default."""
+
 from detectron2.config import CfgNode as CN
 
 
@@ -13,7 +14,6 @@ def add_ovavss_config(cfg: CN) -> None:
     _add_open_vocab_config(cfg)
     _add_tpavi_config(cfg)
     _add_solver_config(cfg)
-    _add_test_config(cfg)
     _add_evaluation_config(cfg)
 
 
@@ -277,6 +277,10 @@ def _add_open_vocab_config(cfg: CN) -> None:
     cfg.MODEL.TEXT_ENCODER.DEVICE = ""
 
     cfg.MODEL.OPEN_VOCAB = CN()
+    # Inference vocabulary: class keys ("emergency-car") or comma-separated synonyms ("emergency
+    # car,ambulance"). Empty: the classes of each test dataset (its prompt_names), set per dataset
+    # by train_net.py. Evaluators expect the dataset's own classes, so leave it empty to evaluate.
+    cfg.MODEL.OPEN_VOCAB.VOCABULARY = []
     # How the CLIP image tower classifies each query's mask at inference: "crop" (the reference:
     # square crop of the masked region on black, one CLIP forward per query and frame), "mask_pool"
     # (mask-pooled dense CLIP features of the whole frame, one forward per frame) or "none" (learned
@@ -391,14 +395,6 @@ def _add_solver_config(cfg: CN) -> None:
     # floored at POLY_LR_CONSTANT_ENDING * lr once below it (0: no floor).
     cfg.SOLVER.POLY_LR_POWER = 0.9
     cfg.SOLVER.POLY_LR_CONSTANT_ENDING = 0.0
-
-
-def _add_test_config(cfg: CN) -> None:
-    """Test-time keys of the model (``TEST.*``, ``MODEL.OPEN_VOCAB.VOCABULARY``)."""
-    # Inference vocabulary: class keys ("emergency-car") or comma-separated synonyms ("emergency
-    # car,ambulance"). Empty: the classes of each test dataset (its prompt_names), set per dataset
-    # by train_net.py. Evaluators expect the dataset's own classes, so leave it empty to evaluate.
-    cfg.MODEL.OPEN_VOCAB.VOCABULARY = []
 
 
 def _add_evaluation_config(cfg: CN) -> None:
