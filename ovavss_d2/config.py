@@ -15,6 +15,7 @@ def add_ovavss_config(cfg: CN) -> None:
     _add_tpavi_config(cfg)
     _add_solver_config(cfg)
     _add_evaluation_config(cfg)
+    _add_video_inference_config(cfg)
 
 
 def _add_input_config(cfg: CN) -> None:
@@ -420,3 +421,35 @@ def _add_evaluation_config(cfg: CN) -> None:
     cfg.TEST.AVS.F_SWEEP = False
     # Number of thresholds of the sweep, linspace(0, 1 - 1e-10, N) (AVSBench: 255).
     cfg.TEST.AVS.F_SWEEP_THRESHOLDS = 255
+
+
+# --- Video inference (VideoPredictor, demo/demo.py): windows and tracks; docs/DESIGN.md ----------
+
+
+def _add_video_inference_config(cfg: CN) -> None:
+    """Sliding windows and tracking across windows of ``VideoPredictor`` (``TEST.VIDEO.*``)."""
+    cfg.TEST.VIDEO = CN()
+    # Frames between the starts of consecutive windows of INPUT.SAMPLING_FRAME_NUM (T) frames,
+    # 1..T; 0 means T (back-to-back windows, one model call per T frames).
+    cfg.TEST.VIDEO.STRIDE = 0
+    # The last window ends at the last frame and reaches back to hold T frames (unless the video
+    # is shorter); False gives the old behaviour: a short last window of the leftover frames.
+    cfg.TEST.VIDEO.FULL_LAST_WINDOW = True
+    # A frame's mask of a track keeps the pixels that at least this share of the windows covering
+    # the frame put in the track's mask (a window without the track counts as an empty mask).
+    cfg.TEST.VIDEO.MASK_VOTE = 0.5
+    cfg.TEST.VIDEO.TRACK = CN()
+    # Associate the objects of consecutive windows into tracks; False: every window's objects are
+    # new tracks (needs STRIDE = T) and keep the window's own class.
+    cfg.TEST.VIDEO.TRACK.ENABLED = True
+    # Smallest mask IoU (on the shared frames, else last seen mask vs first mask) of a match.
+    cfg.TEST.VIDEO.TRACK.MATCH_IOU = 0.3
+    # Kept (query, class) pairs of one window whose masks over the window have at least this IoU
+    # are one object (the same query named with several classes, or duplicate queries).
+    cfg.TEST.VIDEO.TRACK.DEDUP_IOU = 0.8
+    # A track not seen (silent or missed) for up to this many frames keeps its id when it is
+    # matched again; after a longer gap its object starts a new track.
+    cfg.TEST.VIDEO.TRACK.MAX_GAP = 3
+    # A track's class is the argmax of sum over its windows of log(max(score_k, FLOOR)), score_k
+    # the window's score of class k for the object (0 where that class was not kept).
+    cfg.TEST.VIDEO.TRACK.EVIDENCE_FLOOR = 0.05

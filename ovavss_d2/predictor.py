@@ -2,8 +2,9 @@
 
 Like Detectron2's ``DefaultPredictor``, but for clips: it builds the model from a config, loads
 ``MODEL.WEIGHTS``, resizes frames per ``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST``, cuts the
-log-mel patch of each frame from the waveform, runs the model on windows of ``clip_length``
-frames and returns one output dict per frame at the frame's original size.
+log-mel patch of each frame from the waveform, runs the model on sliding windows of
+``clip_length`` frames (``TEST.VIDEO.*``), tracks the objects across windows and returns one output
+dict per frame at the frame's original size, as a list or as a stream.
 
 Shape letters: ``T`` frames, ``H x W`` frame size, ``C`` audio channels, ``N`` samples,
 ``K`` classes of the active vocabulary, ``L x M`` log-mel patch.
@@ -12,7 +13,7 @@ Shape letters: ``T`` frames, ``H x W`` frame size, ``C`` audio channels, ``N`` s
 import logging
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from detectron2.modeling import build_model
 
 from .config import add_ovavss_config
 from .data.audio import AudioParams, log_mel_patches
+from .inference import FrameCombiner, MaskTracker, SlidingWindows, window_objects
 
 logger = logging.getLogger(__name__)
 
@@ -100,11 +102,18 @@ class VideoPredictor:
         predictor = VideoPredictor(cfg, vocabulary=["dog", "violin"])
         outputs = predictor(frames, waveform, sample_rate)  # one dict per frame
         masks = outputs[0]["instances"].pred_masks        # (N, H, W) bool
+        ids = outputs[0]["instances"].track_ids           # (N,) same object, same id
+        # the same, streamed: frames and patches come from iterators, outputs are yielded
+        patches = predictor.audio_patches(waveform, sample_rate, len(frames))
+        for output in predictor.stream(zip(frames, patches)):
+            ...
 
     Attributes:
         cfg: the frozen config the model was built from.
         model: the model, in eval mode, on ``cfg.MODEL.DEVICE``.
-        clip_length: frames per model call (window); the last window of a call may be shorter.
+        clip_length: frames per model call (window, ``T``).
+        stride: frames between the starts of consecutive windows (``TEST.VIDEO.STRIDE``).
+        tracks: the :class:`~ovavss_d2.inference.Track` of every object of the latest call, by id.
     """
 
     def __init__(
@@ -113,6 +122,7 @@ class VideoPredictor:
         *,
         vocabulary: Optional[Sequence[VocabularyEntry]] = None,
         clip_length: Optional[int] = None,
+        stride: Optional[int] = None,
         input_format: str = "RGB",
     ):
         """
@@ -123,6 +133,8 @@ class VideoPredictor:
                 class list of ``DATASETS.TEST[0]``).
             clip_length: frames per model call; default ``INPUT.SAMPLING_FRAME_NUM`` (the ``T``
                 the model was trained with).
+            stride: frames between window starts, 1..clip_length; default ``TEST.VIDEO.STRIDE``
+                (0 there means ``clip_length``: back-to-back windows).
             input_format: channel order of the frames given to ``__call__``, "RGB" or "BGR"
                 (converted to ``cfg.INPUT.FORMAT``).
         """
@@ -146,6 +158,16 @@ class VideoPredictor:
         self.clip_length = int(clip_length or self.cfg.INPUT.SAMPLING_FRAME_NUM)
         if self.clip_length <= 0:
             raise ValueError(f"clip_length must be positive, got {self.clip_length}")
+        video = self.cfg.TEST.VIDEO
+        self.stride = int(stride or video.STRIDE or self.clip_length)
+        SlidingWindows(self.clip_length, self.stride)  # checks the stride
+        if not video.TRACK.ENABLED and self.stride != self.clip_length:
+            raise ValueError(
+                "TEST.VIDEO.TRACK.ENABLED False needs back-to-back windows (stride "
+                f"{self.stride} != clip length {self.clip_length}): overlapping windows are "
+                "combined through their tracks"
+            )
+        self.tracks: Dict = {}
         self._vocabulary: Optional[List[VocabularyEntry]] = None
         if vocabulary is not None:
             self.set_vocabulary(vocabulary)
@@ -186,46 +208,113 @@ class VideoPredictor:
                 of frame ``t`` with second ``t``). Audio outside the waveform counts as silence.
 
         Returns:
-            ``T`` dicts, one per frame, as the model gives them (for OVAVSS: ``"sem_seg"``
-            ``(K+1, H, W)`` with channel 0 background and ``"instances"`` with ``pred_masks``
-            ``(N, H, W)``, ``scores`` ``(N,)``, ``pred_classes`` ``(N,)`` 0-based vocabulary
-            indices), on the model's device.
+            ``T`` dicts, one per frame, combined from the windows covering it
+            (:mod:`ovavss_d2.inference.combine`): ``"sem_seg"`` ``(K+1, H, W)`` with channel 0
+            background, on the model's device, and for models that give instances (OVAVSS)
+            ``"instances"``, one per track seen in the frame, with ``pred_masks`` ``(N, H, W)``,
+            ``scores`` ``(N,)``, ``pred_classes`` ``(N,)`` (0-based vocabulary indices, the
+            track's class) and ``track_ids`` ``(N,)``, on the CPU.
+        """
+        images = self._check_frames(frames)
+        if audio_starts is not None and len(audio_starts) != len(images):
+            raise ValueError(f"{len(audio_starts)} audio start times for {len(images)} frames")
+        patches = self.audio_patches(waveform, sample_rate, len(images), audio_starts)
+        return list(self.stream(zip(images, patches), vocabulary=vocabulary))
+
+    def audio_patches(
+        self,
+        waveform: np.ndarray,
+        sample_rate: int,
+        num_frames: int,
+        audio_starts: Optional[Sequence[float]] = None,
+    ) -> torch.Tensor:
+        """Log-mel patch of each frame, float32 ``(T, 1, L, M)`` (arguments as for ``__call__``)."""
+        if audio_starts is None:
+            audio_starts = [t * self.audio_params.seconds_per_frame for t in range(num_frames)]
+        if len(audio_starts) != num_frames:
+            raise ValueError(f"{len(audio_starts)} audio start times for {num_frames} frames")
+        return log_mel_patches(waveform, sample_rate, audio_starts, self.audio_params)
+
+    def stream(
+        self,
+        items: Iterable[Tuple[np.ndarray, torch.Tensor]],
+        vocabulary: Optional[Sequence[VocabularyEntry]] = None,
+    ) -> Iterator[Dict]:
+        """Segment a video given frame by frame; yields one output per frame, in order.
+
+        Holds at most ``clip_length`` prepared frames and ``clip_length`` frames of
+        outputs, whatever the video's length; gives exactly what ``__call__`` gives for the same
+        frames and patches. A frame's output is yielded once no later window covers it.
+
+        Args:
+            items: ``(frame, patch)`` per frame: ``(H, W, 3)`` uint8 in ``input_format`` (all of
+                one size) and its ``(1, L, M)`` log-mel patch (see :meth:`audio_patches`).
+            vocabulary: as for ``__call__``.
+
+        Yields:
+            dicts as ``__call__`` returns them.
         """
         if vocabulary is not None:
             self.set_vocabulary(vocabulary)
-        images = self._check_frames(frames)
-        if audio_starts is None:
-            audio_starts = [t * self.audio_params.seconds_per_frame for t in range(len(images))]
-        if len(audio_starts) != len(images):
-            raise ValueError(f"{len(audio_starts)} audio start times for {len(images)} frames")
-        patches = log_mel_patches(waveform, sample_rate, audio_starts, self.audio_params)
-        height, width = images[0].shape[:2]
-        outputs: List[Dict] = []
+        tracker = MaskTracker(self.cfg)
+        self.tracks = tracker.tracks
+        combiner = FrameCombiner(tracker, self.cfg.TEST.VIDEO.MASK_VOTE)
+        windows = SlidingWindows(self.clip_length, self.stride, self.cfg.TEST.VIDEO.FULL_LAST_WINDOW)
+        first_shape = None
+        for index, (frame, patch) in enumerate(items):
+            frame = np.asarray(frame)
+            self._check_frame(frame, index)
+            if first_shape is None:
+                first_shape = frame.shape
+            elif frame.shape != first_shape:
+                raise ValueError(f"frame {index} is {frame.shape}, frame 0 is {first_shape}")
+            window = windows.push((self._prepare(frame), torch.as_tensor(patch)))
+            if window is not None:
+                self._run_window(window, first_shape[:2], tracker, combiner)
+                yield from combiner.emit(before=window[0] + 1)  # no later window covers these
+        if first_shape is None:
+            raise ValueError("no frames given")
+        window = windows.finish()
+        if window is not None:
+            self._run_window(window, first_shape[:2], tracker, combiner)
+        yield from combiner.emit(before=windows.num_frames)
+
+    def _run_window(self, window, size, tracker: MaskTracker, combiner: FrameCombiner) -> None:
+        """The model on one window; its objects to the tracker and its outputs to the combiner."""
+        start, items = window
+        clip = {
+            "images": torch.stack([image for image, _ in items]),  # (T, 3, H', W')
+            "audio": torch.stack([patch for _, patch in items]),  # (T, 1, L, M)
+            "height": size[0],
+            "width": size[1],
+            "frame_indices": list(range(start, start + len(items))),
+        }
         with torch.no_grad():
-            for lo in range(0, len(images), self.clip_length):
-                window = images[lo : lo + self.clip_length]
-                clip = {
-                    "images": torch.stack([self._prepare(img) for img in window]),  # (T, 3, H', W')
-                    "audio": patches[lo : lo + len(window)],  # (T, 1, L, M)
-                    "height": height,
-                    "width": width,
-                    "frame_indices": list(range(lo, lo + len(window))),
-                }
-                outputs.extend(self.model([clip])[0])
-        return outputs
+            outputs = self.model([clip])[0]
+        if "instances" not in outputs[0]:  # a semantic-only model (TPAVI): nothing to track
+            combiner.add(start, outputs, None, [])
+            return
+        num_classes = outputs[0]["sem_seg"].shape[0] - 1
+        dedup = self.cfg.TEST.VIDEO.TRACK.DEDUP_IOU if tracker.enabled else None
+        objects = window_objects(outputs, start, num_classes, dedup)
+        combiner.add(start, outputs, objects, tracker.update(objects))
 
     @staticmethod
-    def _check_frames(frames: Sequence[np.ndarray]) -> List[np.ndarray]:
+    def _check_frame(frame: np.ndarray, index: int) -> None:
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(
+                f"frame {index}: expected an (H, W, 3) uint8 image, got {frame.shape} {frame.dtype}"
+            )
+
+    @classmethod
+    def _check_frames(cls, frames: Sequence[np.ndarray]) -> List[np.ndarray]:
         if len(frames) == 0:
             raise ValueError("no frames given")
         first = np.asarray(frames[0])
         images = []
         for i, frame in enumerate(frames):
             frame = np.asarray(frame)
-            if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-                raise ValueError(
-                    f"frame {i}: expected an (H, W, 3) uint8 image, got {frame.shape} {frame.dtype}"
-                )
+            cls._check_frame(frame, i)
             if frame.shape != first.shape:
                 raise ValueError(f"frame {i} is {frame.shape}, frame 0 is {first.shape}")
             images.append(frame)
