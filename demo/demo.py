@@ -16,7 +16,8 @@ import logging
 import math
 import sys
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from collections import deque
+from typing import Deque, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 from detectron2.config import get_cfg
@@ -24,6 +25,7 @@ from detectron2.utils.logger import setup_logger
 from tqdm import tqdm
 
 from ovavss_d2 import add_ovavss_config
+from ovavss_d2.data.audio import log_mel_patches
 from ovavss_d2.predictor import (
     DEFAULT_CONFIG_FILE,
     VideoPredictor,
@@ -45,6 +47,7 @@ from ovavss_d2.utils.visualization import (
     label_map,
     save_label_png,
     select_instances,
+    track_summaries,
 )
 
 logger = logging.getLogger("ovavss_d2.demo")
@@ -90,6 +93,14 @@ def get_parser() -> argparse.ArgumentParser:
         "(default: one frame per second, with that second's audio, as AVSBench)",
     )
     parser.add_argument(
+        "--stride",
+        type=int,
+        default=None,
+        help="segmented frames between the starts of consecutive model windows, 1..T (default: "
+        "the config's TEST.VIDEO.STRIDE; T = back-to-back windows, smaller = overlapping windows, "
+        "steadier and T/stride times the cost)",
+    )
+    parser.add_argument(
         "--opts",
         default=[],
         nargs=argparse.REMAINDER,
@@ -117,6 +128,8 @@ def setup_cfg(args: argparse.Namespace):
                 f"--confidence-threshold must lie in [0, 1], got {args.confidence_threshold}"
             )
         cfg.MODEL.OPEN_VOCAB.SCORE_THRESHOLD = args.confidence_threshold
+    if args.stride is not None:
+        cfg.TEST.VIDEO.STRIDE = args.stride
     cfg.freeze()
     return cfg
 
@@ -198,8 +211,11 @@ class DemoRun:
         self.json_out = out / f"{stem}.json"
         if predictor is None:
             predictor = VideoPredictor(self.cfg, vocabulary=self.vocabulary)
-        elif self.vocabulary is not None:
-            predictor.set_vocabulary(self.vocabulary)
+        else:
+            if self.vocabulary is not None:
+                predictor.set_vocabulary(self.vocabulary)
+            if args.stride is not None:
+                predictor.stride = args.stride
         self.predictor = predictor
         self.threshold = float(self.cfg.MODEL.OPEN_VOCAB.SCORE_THRESHOLD)
         self.records: List[Dict] = []
@@ -215,20 +231,16 @@ class DemoRun:
         params = self.predictor.audio_params
         patch_seconds = params.patch_samples / params.sample_rate
         selected = sample_frames(iter_frames(args.video), args.every_frame, patch_seconds)
-        window: List[Tuple[int, float, np.ndarray, float]] = []
+        pending: Deque[Tuple[int, float, np.ndarray]] = deque()  # frames awaiting their output
+        items = self._model_inputs(selected, patch_seconds, pending)
         with VideoWriter(
             self.video_out, out_fps, audio=open_audio(self.audio_path)
         ) as writer, tqdm(total=total, unit="frame", desc="segmenting", dynamic_ncols=True) as bar:
-            for item in selected:
-                window.append(item)
-                if len(window) == self.predictor.clip_length:
-                    self._process(window, writer, patch_seconds)
-                    bar.update(len(window))
-                    window = []
-            if window:
-                self._process(window, writer, patch_seconds)
-                bar.update(len(window))
+            for output in self.predictor.stream(items):
+                self._write(pending.popleft(), output, writer)
+                bar.update(1)
         self._report_audio_length(info)
+        names = self.predictor.class_names
         summary = {
             "video": str(args.video),
             "audio": str(self.audio_path),
@@ -239,42 +251,57 @@ class DemoRun:
             "segmented_fps": out_fps,
             "overlay_video": str(self.video_out),
             "label_dir": str(self.label_dir),
+            "window_length": self.predictor.clip_length,
+            "window_stride": self.predictor.stride,
+            "tracks": track_summaries(self.records, self.predictor.tracks, names, out_fps),
             "frames": self.records,
         }
         self.json_out.write_text(json.dumps(summary, indent=1))
         return summary
 
-    def _process(self, window, writer: VideoWriter, patch_seconds: float) -> None:
-        starts = [w[3] for w in window]
-        begin = min(starts) - AUDIO_MARGIN_SECONDS
-        end = max(starts) + patch_seconds + AUDIO_MARGIN_SECONDS
-        waveform = self.model_audio.read(begin, end)
-        if not np.isfinite(waveform).all():
-            raise MediaError(
-                f"audio '{self.audio_path}' holds NaN or infinite samples between "
-                f"{max(begin, 0.0):.2f} s and {end:.2f} s"
+    def _model_inputs(
+        self,
+        selected: Iterable[Tuple[int, float, np.ndarray, float]],
+        patch_seconds: float,
+        pending: Deque[Tuple[int, float, np.ndarray]],
+    ) -> Iterator[Tuple[np.ndarray, "torch.Tensor"]]:
+        """``(frame, log-mel patch)`` per selected frame, the audio decoded a window at a time;
+        each frame is also queued in ``pending`` until its output comes back."""
+        params = self.predictor.audio_params
+        for group in _chunks(selected, self.predictor.clip_length):
+            starts = [g[3] for g in group]
+            begin = min(starts) - AUDIO_MARGIN_SECONDS
+            end = max(starts) + patch_seconds + AUDIO_MARGIN_SECONDS
+            waveform = self.model_audio.read(begin, end)
+            if not np.isfinite(waveform).all():
+                raise MediaError(
+                    f"audio '{self.audio_path}' holds NaN or infinite samples between "
+                    f"{max(begin, 0.0):.2f} s and {end:.2f} s"
+                )
+            patches = log_mel_patches(
+                waveform, self.model_audio.sample_rate, [s - begin for s in starts], params
             )
-        outputs = self.predictor(
-            [w[2] for w in window],
-            waveform,
-            self.model_audio.sample_rate,
-            audio_starts=[s - begin for s in starts],
-        )
-        self.model_audio.discard_before(max(starts) - AUDIO_MARGIN_SECONDS)
+            self.model_audio.discard_before(max(starts) - AUDIO_MARGIN_SECONDS)
+            for (index, time, frame, _), patch in zip(group, patches):
+                pending.append((index, time, frame))
+                yield frame, patch
+
+    def _write(self, item: Tuple[int, float, np.ndarray], output: Dict, writer) -> None:
+        """One frame's results: label PNG, overlay frame and JSON record."""
+        index, time, frame = item
         names = self.predictor.class_names
-        for (index, time, frame, _), output in zip(window, outputs):
-            instances = select_instances(output["instances"], self.threshold)
-            label_file = self.label_dir / f"{index:06d}.png"
-            save_label_png(label_map(instances, *frame.shape[:2]), label_file)
-            writer.write(draw_instances(frame, instances, names))
-            self.records.append(
-                {
-                    "frame_index": index,
-                    "time": round(time, 4),
-                    "label_file": str(label_file.relative_to(self.json_out.parent)),
-                    "objects": instance_records(instances, names),
-                }
-            )
+        instances = select_instances(output["instances"], self.threshold)
+        label_file = self.label_dir / f"{index:06d}.png"
+        save_label_png(label_map(instances, *frame.shape[:2]), label_file)
+        writer.write(draw_instances(frame, instances, names))
+        self.records.append(
+            {
+                "frame_index": index,
+                "time": round(time, 4),
+                "label_file": str(label_file.relative_to(self.json_out.parent)),
+                "objects": instance_records(instances, names),
+            }
+        )
 
     def _report_audio_length(self, info) -> None:
         rate = self.model_audio.sample_rate
@@ -289,6 +316,18 @@ class DemoRun:
                 self.model_audio.samples_read / rate,
                 video_seconds,
             )
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[List]:
+    """Consecutive lists of ``size`` items (the last may be shorter)."""
+    chunk: List = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def main(argv: Optional[List[str]] = None, predictor: Optional[VideoPredictor] = None) -> Dict:

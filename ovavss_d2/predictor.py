@@ -159,18 +159,27 @@ class VideoPredictor:
         if self.clip_length <= 0:
             raise ValueError(f"clip_length must be positive, got {self.clip_length}")
         video = self.cfg.TEST.VIDEO
-        self.stride = int(stride or video.STRIDE or self.clip_length)
-        SlidingWindows(self.clip_length, self.stride)  # checks the stride
-        if not video.TRACK.ENABLED and self.stride != self.clip_length:
-            raise ValueError(
-                "TEST.VIDEO.TRACK.ENABLED False needs back-to-back windows (stride "
-                f"{self.stride} != clip length {self.clip_length}): overlapping windows are "
-                "combined through their tracks"
-            )
+        self.stride = stride or video.STRIDE or self.clip_length
         self.tracks: Dict = {}
         self._vocabulary: Optional[List[VocabularyEntry]] = None
         if vocabulary is not None:
             self.set_vocabulary(vocabulary)
+
+    @property
+    def stride(self) -> int:
+        """Frames between the starts of consecutive windows, 1..clip_length."""
+        return self._stride
+
+    @stride.setter
+    def stride(self, value: int) -> None:
+        value = int(value)
+        SlidingWindows(self.clip_length, value)  # checks the range
+        if not self.cfg.TEST.VIDEO.TRACK.ENABLED and value != self.clip_length:
+            raise ValueError(
+                f"TEST.VIDEO.TRACK.ENABLED False needs back-to-back windows (stride {value} != "
+                f"window length {self.clip_length}): overlapping windows are combined by track"
+            )
+        self._stride = value
 
     def set_vocabulary(self, names: Sequence[VocabularyEntry]) -> None:
         """Switch the classes segmented by later calls (the model caches their text embeddings)."""

@@ -1,23 +1,31 @@
 """Turn per-frame predictions into what a user looks at: overlays, palette label maps, records.
 
 Every function takes the detected objects of one frame as an ``Instances`` with ``pred_masks``
-``(N, H, W)``, ``scores`` ``(N,)`` and ``pred_classes`` ``(N,)`` (0-based indices into the
-vocabulary). Class ``k`` of the vocabulary has label index ``k + 1`` and the PASCAL-VOC palette
-colour of that index (background is index 0, black), in the overlay as in the label PNG.
+``(N, H, W)``, ``scores`` ``(N,)``, ``pred_classes`` ``(N,)`` (0-based indices into the
+vocabulary) and, from ``VideoPredictor``, ``track_ids`` ``(N,)``. Class ``k`` of the vocabulary
+has label index ``k + 1`` and the PASCAL-VOC palette colour of that index (background is index 0,
+black) in the label PNG; the overlay colours an object by its track (by its class without one).
 """
 
 from pathlib import Path
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Mapping, Sequence, Union
 
 import numpy as np
 import torch
 from detectron2.structures import Instances
+from detectron2.utils.colormap import colormap
 from detectron2.utils.visualizer import Visualizer
 from PIL import Image
 
 from ..data.class_lists import palette
 
 _PALETTE = palette(256)
+_TRACK_COLORS = colormap(rgb=True, maximum=1)  # (74, 3) floats in [0, 1]; track i: row i % 74
+
+
+def track_color(track_id: int) -> np.ndarray:
+    """Overlay colour of a track, RGB floats in [0, 1]."""
+    return _TRACK_COLORS[int(track_id) % len(_TRACK_COLORS)]
 
 
 def select_instances(instances: Instances, score_threshold: float) -> Instances:
@@ -50,13 +58,17 @@ def save_label_png(labels: np.ndarray, path: Union[str, Path]) -> None:
 
 
 def instance_records(instances: Instances, vocabulary: Sequence[str]) -> List[Dict]:
-    """One JSON-ready record per object: class, label index, score, mask area and box.
+    """One JSON-ready record per object: class, label index, score, mask area, box, track id.
 
     ``box`` is ``[x0, y0, x1, y1]`` in pixels, the tight box of the mask (``x1``, ``y1``
-    exclusive); ``area`` is the mask's pixel count.
+    exclusive); ``area`` is the mask's pixel count; ``track_id`` is present when the instances
+    carry ``track_ids``.
     """
     records = []
-    for mask, score, cls in zip(instances.pred_masks, instances.scores, instances.pred_classes):
+    tracks = instances.track_ids.tolist() if instances.has("track_ids") else None
+    for i, (mask, score, cls) in enumerate(
+        zip(instances.pred_masks, instances.scores, instances.pred_classes)
+    ):
         mask = mask.numpy().astype(bool)
         ys, xs = np.nonzero(mask)
         box = (
@@ -73,24 +85,76 @@ def instance_records(instances: Instances, vocabulary: Sequence[str]) -> List[Di
                 "box": box,
             }
         )
+        if tracks is not None:
+            records[-1]["track_id"] = int(tracks[i])
     return records
+
+
+def track_summaries(
+    frames: Sequence[Dict], tracks: Mapping, vocabulary: Sequence[str], fps: float
+) -> List[Dict]:
+    """Per track: its class, mean score, first and last time, seconds sounding, frames.
+
+    Args:
+        frames: the demo's per-frame records (``time`` and ``objects`` with ``track_id``).
+        tracks: ``VideoPredictor.tracks`` (track id -> Track with ``class_id``).
+        vocabulary: display names.
+        fps: segmented frames per second (each frame in which a track is seen counts 1/fps s).
+    """
+    seen: Dict[int, Dict] = {}
+    for record in frames:
+        for obj in record["objects"]:
+            if "track_id" not in obj:
+                continue
+            entry = seen.setdefault(obj["track_id"], {"times": [], "scores": [], "names": set()})
+            entry["times"].append(record["time"])
+            entry["scores"].append(obj["score"])
+            entry["names"].add(obj["class"])
+    summaries = []
+    for track_id in sorted(seen):
+        entry = seen[track_id]
+        track = tracks.get(track_id)
+        name = vocabulary[track.class_id] if track is not None else sorted(entry["names"])[0]
+        summaries.append(
+            {
+                "track_id": track_id,
+                "class": name,
+                "mean_score": round(float(np.mean(entry["scores"])), 4),
+                "first_time": entry["times"][0],
+                "last_time": entry["times"][-1],
+                "seconds_sounding": round(len(entry["times"]) / fps, 4),
+                "num_frames": len(entry["times"]),
+                "names_shown": sorted(entry["names"]),
+            }
+        )
+    return summaries
 
 
 def draw_instances(
     frame: np.ndarray, instances: Instances, vocabulary: Sequence[str], alpha: float = 0.5
 ) -> np.ndarray:
-    """Draw masks with "class score" labels on an ``(H, W, 3)`` uint8 RGB frame.
+    """Draw masks with "class #track score" labels on an ``(H, W, 3)`` uint8 RGB frame.
 
-    Uses Detectron2's Visualizer; colours are the palette colours of the label PNG.
+    Uses Detectron2's Visualizer. With ``track_ids``, an object has its track's colour
+    (:func:`track_color`) and its label names the track; without, the palette colour of its class
+    (as in the label PNG) and "class score".
     """
     if len(instances) == 0:
         return frame.copy()
     visualizer = Visualizer(frame)
     classes = instances.pred_classes.tolist()
+    scores = instances.scores.tolist()
+    if instances.has("track_ids"):
+        ids = instances.track_ids.tolist()
+        labels = [f"{vocabulary[c]} #{i} {s:.0%}" for c, i, s in zip(classes, ids, scores)]
+        colors = [track_color(i) for i in ids]
+    else:
+        labels = [f"{vocabulary[c]} {s:.0%}" for c, s in zip(classes, scores)]
+        colors = [_PALETTE[c + 1] / 255.0 for c in classes]
     drawn = visualizer.overlay_instances(
         masks=instances.pred_masks.numpy().astype(bool),
-        labels=[f"{vocabulary[c]} {s:.0%}" for c, s in zip(classes, instances.scores.tolist())],
-        assigned_colors=[_PALETTE[c + 1] / 255.0 for c in classes],
+        labels=labels,
+        assigned_colors=colors,
         alpha=alpha,
     )
     return drawn.get_image()

@@ -41,7 +41,7 @@ def check_outputs(out: Path, stem: str, summary: dict, num_frames: int, size, vo
         values = set(np.unique(np.asarray(labels)).tolist()) - {0}
         assert values <= {obj["label"] for obj in record["objects"]}
         for obj in record["objects"]:
-            assert set(obj) == {"class", "label", "score", "area", "box"}
+            assert set(obj) == {"class", "label", "score", "area", "box", "track_id"}
             assert obj["class"] == vocabulary[obj["label"] - 1]
             assert 0.0 <= obj["score"] <= 1.0
             assert 0 <= obj["area"] <= width * height
