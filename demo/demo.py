@@ -15,8 +15,8 @@ import json
 import logging
 import math
 import sys
-from pathlib import Path
 from collections import deque
+from pathlib import Path
 from typing import Deque, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np

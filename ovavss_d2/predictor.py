@@ -268,7 +268,9 @@ class VideoPredictor:
         tracker = MaskTracker(self.cfg)
         self.tracks = tracker.tracks
         combiner = FrameCombiner(tracker, self.cfg.TEST.VIDEO.MASK_VOTE)
-        windows = SlidingWindows(self.clip_length, self.stride, self.cfg.TEST.VIDEO.FULL_LAST_WINDOW)
+        windows = SlidingWindows(
+            self.clip_length, self.stride, self.cfg.TEST.VIDEO.FULL_LAST_WINDOW
+        )
         first_shape = None
         for index, (frame, patch) in enumerate(items):
             frame = np.asarray(frame)

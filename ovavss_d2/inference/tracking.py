@@ -153,8 +153,10 @@ class MaskTracker:
         ids: List[Optional[int]] = [None] * len(objects)
         if self.enabled and self._live and len(objects):
             cost = np.array(
-                [[self._match_iou(self.tracks[t], objects, j) for j in range(len(objects))]
-                 for t in self._live]
+                [
+                    [self._match_iou(self.tracks[t], objects, j) for j in range(len(objects))]
+                    for t in self._live
+                ]
             )  # (live tracks, n)
             rows, cols = linear_sum_assignment(-cost)
             for r, c in zip(rows, cols):
@@ -180,9 +182,7 @@ class MaskTracker:
 
     def _alive(self, track: Track, start: int) -> bool:
         """Whether an object first seen at ``start`` or later could still continue ``track``."""
-        return start - track.last_frame - 1 <= self.max_gap or any(
-            f >= start for f in track.recent
-        )
+        return start - track.last_frame - 1 <= self.max_gap or any(f >= start for f in track.recent)
 
     def _match_iou(self, track: Track, objects: WindowObjects, j: int) -> float:
         masks = objects.masks[j]  # (T, H, W)

@@ -29,7 +29,9 @@ class SlidingWindows:
         if length <= 0:
             raise ValueError(f"window length must be positive, got {length}")
         if not 1 <= stride <= length:
-            raise ValueError(f"window stride must lie in 1..{length} (the window length), got {stride}")
+            raise ValueError(
+                f"window stride must lie in 1..{length} (the window length), got {stride}"
+            )
         self.length = int(length)
         self.stride = int(stride)
         self.full_last = bool(full_last)

@@ -1,0 +1,54 @@
+"""Per-frame combination of overlapping windows: mean semantic maps, voted track masks."""
+
+import torch
+
+from ovavss_d2.inference import FrameCombiner, MaskTracker, WindowObjects
+
+H = W = 4
+
+
+def window(start, sem_value, masks, scores, class_scores):
+    """Two-frame window: sem_seg filled with ``sem_value``; ``masks`` (n, 2, H, W)."""
+    outputs = [{"sem_seg": torch.full((3, H, W), float(sem_value))} for _ in range(2)]
+    scores = torch.as_tensor(scores, dtype=torch.float32)
+    objs = WindowObjects(start, masks, scores, torch.as_tensor(class_scores, dtype=torch.float32))
+    return outputs, objs
+
+
+def test_one_output_per_frame_with_the_documented_rule():
+    tracker = MaskTracker(match_iou=0.3, max_gap=0)
+    combiner = FrameCombiner(tracker, mask_vote=0.5)
+    a = torch.zeros(2, H, W, dtype=torch.bool)
+    a[:, :2, :] = True  # rows 0-1
+    b = a.clone()
+    b[:, 2, :] = True  # rows 0-2: IoU 2/3 with a
+    # windows of 2 frames, stride 1 over 3 frames: [0, 2) and [1, 3)
+    out0, obj0 = window(0, 1.0, a[None], [0.8], [[0.8, 0.0]])
+    combiner.add(0, out0, obj0, tracker.update(obj0))
+    first = list(combiner.emit(before=1))
+    out1, obj1 = window(1, 3.0, b[None], [0.6], [[0.0, 0.6]])
+    combiner.add(1, out1, obj1, tracker.update(obj1))
+    rest = list(combiner.emit(before=3))
+    frames = first + rest
+    assert len(frames) == 3
+    # sem_seg: frame 1 is covered by both windows -> mean (1 + 3) / 2
+    assert [float(f["sem_seg"][0, 0, 0]) for f in frames] == [1.0, 2.0, 3.0]
+    for f in frames:
+        assert f["instances"].track_ids.tolist() == [0]
+    # frame 1: a in one window, b in the other; vote 0.5 keeps rows 0-2 (one of two windows)
+    assert frames[1]["instances"].pred_masks[0].sum() == 3 * W
+    assert abs(float(frames[1]["instances"].scores[0]) - 0.7) < 1e-6
+    # class: log .8 + log .05 (class 0) beats log .05 + log .6 (class 1)
+    assert frames[2]["instances"].pred_classes.tolist() == [0]
+
+
+def test_vote_drops_a_mask_seen_by_one_window_of_two():
+    tracker = MaskTracker(enabled=False)
+    combiner = FrameCombiner(tracker, mask_vote=0.6)
+    mask = torch.ones(1, 2, H, W, dtype=torch.bool)
+    out, obj = window(0, 0.0, mask, [0.9], [[0.9, 0.0]])
+    combiner.add(0, out, obj, tracker.update(obj))
+    out, empty = window(0, 0.0, mask[:0], [], torch.zeros(0, 2))
+    combiner.add(0, out, empty, tracker.update(empty))
+    frames = list(combiner.emit(before=2))
+    assert [len(f["instances"]) for f in frames] == [0, 0]  # 1 of 2 windows < 0.6
