@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Deque, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
+import torch
 from detectron2.config import get_cfg
 from detectron2.utils.logger import setup_logger
 from tqdm import tqdm
@@ -264,7 +265,7 @@ class DemoRun:
         selected: Iterable[Tuple[int, float, np.ndarray, float]],
         patch_seconds: float,
         pending: Deque[Tuple[int, float, np.ndarray]],
-    ) -> Iterator[Tuple[np.ndarray, "torch.Tensor"]]:
+    ) -> Iterator[Tuple[np.ndarray, torch.Tensor]]:
         """``(frame, log-mel patch)`` per selected frame, the audio decoded a window at a time;
         each frame is also queued in ``pending`` until its output comes back."""
         params = self.predictor.audio_params

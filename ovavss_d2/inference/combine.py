@@ -32,7 +32,7 @@ class _Pending:
 
 
 class FrameCombiner:
-    """Collect window outputs per frame and emit frames, in order, once no window can add to them."""
+    """Collect window outputs per frame; emit frames in order once no later window covers them."""
 
     def __init__(self, tracker: MaskTracker, mask_vote: float = 0.5):
         if not 0.0 < mask_vote <= 1.0:
