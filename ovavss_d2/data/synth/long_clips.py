@@ -9,7 +9,7 @@ Reuses the media, pasting and mixing constants of the 5-second generator (``clip
 Layout under ``root``::
 
     metadata.csv                uid, a_obj, split, num_frames
-    long_info.jsonl             one JSON record per clip: objects, stamps, recordings, on/off stretches
+    long_info.jsonl             one JSON record per clip: objects, media, on / off stretches
     <uid>/frames/<t>.jpg        t = 0..N-1
     <uid>/labels_rgb/<t>.png    palette label maps of every frame (class index of sounding pixels)
     <uid>/audio.wav             mono PCM-16, N seconds
