@@ -52,7 +52,7 @@ def match_frame(
     return {
         classes[r]: (int(c), float(iou[r, c]))
         for r, c in zip(rows, cols)
-        if iou[r, c] >= iou_threshold
+        if iou[r, c] >= iou_threshold and iou[r, c] > 0
     }
 
 
