@@ -5,8 +5,9 @@ Runs ``VideoPredictor.stream`` over every long clip of a registered dataset (fra
 time), feeds each frame to the AVSS evaluator (``sem_seg``: the windows' maps combined) and, on
 the kept tracked objects, to a second AVSS evaluator (the objects painted with their track's
 class, higher scores winning: ``mIoU_tracks``) and to the track metrics (docs/METRICS.md).
-Frames per second count the whole loop (decoding, audio, model, tracking, evaluation); the peak
-resident set size is that of this process, so run one setting per process::
+Frames per second count the whole loop (decoding, audio, model, tracking, evaluation) after one
+warm-up call (text embeddings of the vocabulary); the peak resident set size is that of this
+process, so run one setting per process::
 
     python datasets/prepare_avss_synth_long.py
     python tools/eval_long_video.py --stride 5 --output output/long/s5.json
@@ -85,6 +86,9 @@ def evaluate(args) -> dict:
     tracks = TrackMetrics(iou_threshold=0.5, ignore_label=meta.ignore_label)
     threshold = predictor.cfg.MODEL.OPEN_VOCAB.SCORE_THRESHOLD
     num_classes = len(meta.stuff_classes) - 1
+    # warm-up outside the timing: the vocabulary's text embeddings and the first model call
+    first = utils.read_image(clips[0]["file_names"][0], format="RGB")
+    predictor([first], np.zeros(16000, dtype=np.float32), 16000)
     frames_done, begin = 0, time.perf_counter()
     for clip in clips:
         waveform, rate = read_audio(clip["audio_file_name"])
