@@ -20,12 +20,14 @@ import logging
 import platform
 import resource
 import time
+from typing import Iterator
 
 import numpy as np
 import torch
 from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import detection_utils as utils
+from detectron2.structures import Instances
 from detectron2.utils.logger import setup_logger
 
 from ovavss_d2 import add_ovavss_config
@@ -52,6 +54,11 @@ def get_parser() -> argparse.ArgumentParser:
         help="the inference before windows and tracks: back-to-back windows, a short last "
         "window, no tracking (each window's objects are new tracks)",
     )
+    parser.add_argument(
+        "--all-background",
+        action="store_true",
+        help="the trivial baseline: every pixel background, no object (no model call)",
+    )
     parser.add_argument("--max-clips", type=int, default=0, help="first N clips only (0: all)")
     parser.add_argument("--output", help="JSON file of the results")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE")
@@ -73,6 +80,20 @@ def build_predictor(args) -> VideoPredictor:
         cfg.TEST.VIDEO.TRACK.ENABLED = False
     vocabulary = dataset_vocabulary(args.dataset, cfg.MODEL.OPEN_VOCAB.VOCABULARY)
     return VideoPredictor(cfg, vocabulary=vocabulary)
+
+
+def background(clip: dict, meta) -> Iterator[dict]:
+    """Outputs of the all-background baseline: channel 0 everywhere, no instances."""
+    size = (clip["height"], clip["width"])
+    for _ in clip["file_names"]:
+        sem = torch.zeros(len(meta.stuff_classes), *size)
+        sem[0] = 1
+        instances = Instances(size)
+        instances.pred_masks = torch.zeros(0, *size, dtype=torch.bool)
+        instances.scores = torch.zeros(0)
+        instances.pred_classes = torch.zeros(0, dtype=torch.int64)
+        instances.track_ids = torch.zeros(0, dtype=torch.int64)
+        yield {"sem_seg": sem, "instances": instances}
 
 
 def evaluate(args) -> dict:
@@ -98,7 +119,8 @@ def evaluate(args) -> dict:
             (utils.read_image(path, format="RGB"), patch)
             for path, patch in zip(clip["file_names"], patches)
         )
-        for t, output in enumerate(predictor.stream(items)):
+        stream = predictor.stream(items) if not args.all_background else background(clip, meta)
+        for t, output in enumerate(stream):
             frame = {
                 "clip_id": clip["clip_id"],
                 "sem_seg_file_names": [clip["sem_seg_file_names"][t]],
@@ -127,6 +149,7 @@ def evaluate(args) -> dict:
         "window_length": predictor.clip_length,
         "stride": predictor.stride,
         "today": args.today,
+        "all_background": args.all_background,
         "mIoU": sem["mIoU"],
         "mIoU_base": sem["mIoU_base"],
         "mIoU_novel": sem["mIoU_novel"],
