@@ -146,7 +146,10 @@ class MaskTracker:
     def update(self, objects: WindowObjects) -> List[int]:
         """Associate a window's objects with the tracks; returns the track id of each object."""
         start, length = objects.start, objects.masks.shape[1] if len(objects) else 0
-        self._live = [i for i in self._live if self._alive(self.tracks[i], start)]
+        ended = [i for i in self._live if not self._alive(self.tracks[i], start)]
+        for i in ended:  # an ended track keeps its evidence only: memory stays flat
+            self.tracks[i].recent, self.tracks[i].last_mask = {}, None
+        self._live = [i for i in self._live if i not in ended]
         for i in self._live:  # forget masks of frames before this window
             track = self.tracks[i]
             track.recent = {f: m for f, m in track.recent.items() if f >= start}
@@ -177,6 +180,8 @@ class MaskTracker:
                 if mask.any() and start + t >= track.last_frame:
                     track.last_frame, track.last_mask = start + t, mask
         if not self.enabled:  # every window's objects are its own
+            for i in self._live:
+                self.tracks[i].recent, self.tracks[i].last_mask = {}, None
             self._live = []
         return [int(i) for i in ids]
 

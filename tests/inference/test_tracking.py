@@ -64,6 +64,9 @@ def test_silent_gap_keeps_the_id_up_to_max_gap():
     assert t.tracks[0].last_frame == 5
     # silent in 6-9, back at 10: a gap of 4 frames > max_gap -> a new track
     assert t.update(objects(10, [[dog, dog, dog]], [[0.9]])) == [1]
+    # the ended track keeps its evidence but no mask (memory stays flat over a long video)
+    assert t.tracks[0].last_mask is None and t.tracks[0].recent == {}
+    assert t.tracks[0].num_windows == 2 and t.tracks[0].class_id == 0
 
 
 def test_disabled_tracker_gives_new_ids_every_window():
