@@ -1,7 +1,7 @@
 """AVSBench-format datasets: the loader and the predefined registrations."""
 
-from . import register_avsbench  # noqa: F401  registers the predefined datasets (lazily)
 from . import avss_synth_long  # noqa: F401  registers avss_synth_long_{val,test} (lazily)
+from . import register_avsbench  # noqa: F401  registers the predefined datasets (lazily)
 from .avsbench import (  # noqa: F401
     SPLITS,
     SUBSET_NUM_FRAMES,
