@@ -137,7 +137,15 @@ def build_resumable_train_loader(
     dataset = PositionSeededDataset(dicts, mapper, sampler)
     # A map-style dataset: the sampler runs in the main process and batches arrive in its order
     # whatever the number of workers (an iterable dataset would give each worker its own batches).
-    common = dict(num_workers=cfg.DATALOADER.NUM_WORKERS, worker_init_fn=worker_init_reset_seed)
+    # Its own generator: creating a loader iterator (lazily, when grouping) draws a worker seed,
+    # which must not come from the global RNG that the training run restores on resume.
+    generator = torch.Generator()
+    generator.manual_seed(sampler.seed)
+    common = dict(
+        num_workers=cfg.DATALOADER.NUM_WORKERS,
+        worker_init_fn=worker_init_reset_seed,
+        generator=generator,
+    )
     if cfg.DATALOADER.ASPECT_RATIO_GROUPING:
         items = DataLoader(
             dataset, sampler=sampler, batch_size=None, collate_fn=_identity, **common
