@@ -39,6 +39,8 @@ _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "scalar"),
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),  # protocol 5
+    ("numpy._core.numeric", "_frombuffer"),
     ("_codecs", "encode"),
 }
 
@@ -113,7 +115,11 @@ class OVAVSSCheckpointer(DetectionCheckpointer):
                 with open(filename, "rb") as f:
                     data = safe_pickle_load(f)
             except pickle.UnpicklingError as e:
-                raise CheckpointError(f"{filename}: {e}") from None
+                if str(e).startswith("refused"):
+                    raise CheckpointError(f"{filename}: {e}") from None
+                raise CheckpointError(
+                    f"{filename}: not a readable pickle ({e}); truncated or corrupt?"
+                ) from None
             except (EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
                 raise CheckpointError(
                     f"{filename}: not a readable pickle ({type(e).__name__}: {e}); truncated or "

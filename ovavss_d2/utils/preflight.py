@@ -110,8 +110,8 @@ def read_config_chain(path: str, _seen: Optional[List[str]] = None) -> Dict[str,
     seen = list(_seen or [])
     file = Path(path)
     if not file.is_file():
-        where = f" (_BASE_ of {seen[-1]})" if seen else ""
-        raise InputError(f"{path}: config file not found{where}")
+        where = f" (the _BASE_ of {seen[-1]})" if seen else ""
+        raise InputError(f"config file '{path}' not found{where}")
     if str(file.resolve()) in seen:
         raise InputError(f"{path}: _BASE_ cycle through {seen[-1]}")
     try:
@@ -257,13 +257,13 @@ def check_input_file(path: str, what: str) -> None:
     """Raise :class:`InputError` unless ``path`` is a non-empty readable file."""
     file = Path(path)
     if not file.exists():
-        raise InputError(f"{path}: {what} not found")
+        raise InputError(f"{what} '{path}' does not exist")
     if not file.is_file():
-        raise InputError(f"{path}: {what} is not a file")
+        raise InputError(f"{what} '{path}' is not a file")
     if file.stat().st_size == 0:
-        raise InputError(f"{path}: {what} is empty (0 bytes)")
+        raise InputError(f"{what} '{path}' is empty (0 bytes)")
     if not os.access(file, os.R_OK):
-        raise InputError(f"{path}: {what} cannot be read (permission denied)")
+        raise InputError(f"{what} '{path}' cannot be read (permission denied)")
 
 
 def clean_class_name(name: str) -> str:
@@ -275,6 +275,10 @@ def clean_class_name(name: str) -> str:
 def split_vocabulary(text: str, where: str = "--vocabulary") -> List[str]:
     """Comma-separated class names; an empty name (``"dog,,violin"``) is an error."""
     names = [clean_class_name(n) for n in text.split(",")]
+    if not any(names):
+        raise InputError(
+            f"{where}: the vocabulary is empty ({text!r}): give at least one class name"
+        )
     empty = [i for i, n in enumerate(names) if not n]
     if empty:
         raise InputError(
