@@ -350,8 +350,7 @@ def launch_cpu_capable() -> bool:
     """Whether the installed detectron2 ``launch`` starts processes without GPUs (gloo)."""
     import inspect
 
-    from detectron2.engine import launch as launch_module
-
+    launch_module = importlib.import_module("detectron2.engine.launch")  # not launch() itself
     return "GLOO" in inspect.getsource(launch_module).upper()
 
 
