@@ -194,3 +194,21 @@ def test_eval_only_refuses_a_pickle_payload(train_net, tmp_path):
     ):
         train_net.main(args)
     assert not marker.exists()
+
+
+def test_read_only_and_unwritable_output(train_net, tmp_path, monkeypatch):
+    """Root may write anywhere: the file-system answers are simulated."""
+    import os
+
+    from ovavss_d2.utils import preflight
+
+    class ReadOnly:
+        f_flag = os.ST_RDONLY
+
+    monkeypatch.setattr(os, "statvfs", lambda path: ReadOnly())
+    with pytest.raises(preflight.InputError, match="lies on a read-only file system"):
+        preflight.check_output_dir(str(tmp_path / "out"), "OUTPUT_DIR")
+    monkeypatch.undo()
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(preflight.InputError, match="cannot be written: no write permission on"):
+        preflight.check_output_dir(str(tmp_path / "out"), "OUTPUT_DIR")
