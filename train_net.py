@@ -182,7 +182,8 @@ class Trainer(DefaultTrainer):
 
     @property
     def train_sampler(self):
-        return self._trainer.data_loader.resumable_sampler
+        """The resumable sampler of the train loader (None for loaders built otherwise)."""
+        return getattr(self._trainer.data_loader, "resumable_sampler", None)
 
     def state_dict(self):
         # Detectron2 0.6's DefaultTrainer checkpoints only the iteration and the hooks (scheduler):
@@ -190,7 +191,8 @@ class Trainer(DefaultTrainer):
         # that --resume continues the same run.
         ret = super().state_dict()
         ret["_trainer"] = self._trainer.state_dict()
-        ret["data"] = {"seed": self.train_sampler.seed}
+        if self.train_sampler is not None:
+            ret["data"] = {"seed": self.train_sampler.seed}
         ret["rng"] = _rng_states()
         return ret
 
@@ -198,7 +200,7 @@ class Trainer(DefaultTrainer):
         super().load_state_dict(state_dict)
         if "_trainer" in state_dict:  # absent from checkpoints of other trainers
             self._trainer.load_state_dict(state_dict["_trainer"])
-        if "data" in state_dict:
+        if "data" in state_dict and self.train_sampler is not None:
             self.train_sampler.seed = int(state_dict["data"]["seed"])  # the dataset reads it too
         self._rng_to_restore = state_dict.get("rng")
 
@@ -207,8 +209,8 @@ class Trainer(DefaultTrainer):
         super().resume_or_load(resume=resume)
         if not (resume and self.start_iter > 0):
             return
-        sampler = self.train_sampler
-        sampler.set_start_iter(self.start_iter)
+        if self.train_sampler is not None:
+            self.train_sampler.set_start_iter(self.start_iter)
         self._trainer._data_loader_iter = iter(
             self._trainer.data_loader
         )  # the old one already prefetched

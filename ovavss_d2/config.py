@@ -423,7 +423,7 @@ def _add_evaluation_config(cfg: CN) -> None:
     cfg.TEST.AVS.F_SWEEP_THRESHOLDS = 255
 
 
-# --- Reliability (issue 11): checkpoint loading, resume, dataset safety. ---------------------------
+# --- Reliability (issue 11): checkpoint loading, dataset safety. ----------------------------------
 
 
 def _add_reliability_config(cfg: CN) -> None:
@@ -438,4 +438,4 @@ def _add_reliability_config(cfg: CN) -> None:
     cfg.DATASETS.ALLOW_SYMLINKS_OUTSIDE_ROOT = False
 
 
-# --- End of the reliability block. -----------------------------------------------------------------
+# --- End of the reliability block. ----------------------------------------------------------------

@@ -189,9 +189,7 @@ def test_eval_only_refuses_a_pickle_payload(train_net, tmp_path):
         ]
     )
     train_net.check_args(args)  # a pickle header: the contents are checked when read
-    with pytest.raises(
-        train_net.CheckpointError, match="refused to load the global 'io.open'"
-    ):
+    with pytest.raises(train_net.CheckpointError, match="refused to load the global 'io.open'"):
         train_net.main(args)
     assert not marker.exists()
 
