@@ -109,8 +109,9 @@ from ovavss_d2.modeling.meta_arch import dataset_vocabulary  # noqa: E402
 from ovavss_d2.solver import build_optimizer  # noqa: E402
 from ovavss_d2.utils.video_io import MediaError  # noqa: E402
 
-# Input errors found after the heavy imports: reported as one line, like the preflight ones.
-INPUT_ERRORS = (preflight.InputError, CheckpointError, MediaError)
+# Input errors found after the heavy imports: reported as one line, like the preflight ones (our
+# FileNotFoundErrors name the file: a dataset root, a CLIP checkpoint, a class list).
+INPUT_ERRORS = (preflight.InputError, CheckpointError, MediaError, FileNotFoundError)
 
 
 def _rng_states() -> dict:

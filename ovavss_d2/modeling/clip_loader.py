@@ -52,7 +52,7 @@ def _load(name_or_path: str, device: str, download_root: str):
                 ) from None
         comm.synchronize()
     elif not os.path.isfile(name_or_path):
-        raise ClipModelError(
+        raise FileNotFoundError(
             f"CLIP model {name_or_path!r} is neither a file nor one of {clip.available_models()}"
         )
     model, _ = clip.load(name_or_path, device=device, download_root=download_root)
