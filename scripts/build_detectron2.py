@@ -4,7 +4,8 @@
 The sdist is upstream detectron2 v0.6's Python code without the C++ sources of ``detectron2._C``.
 This script downloads it (or reuses a cached copy), checks its SHA-256, adds an empty extension
 module of our own, applies the post-0.6 upstream compatibility fixes (NumPy >= 1.24 aliases,
-Pillow >= 10 ``Image.LINEAR``, ``launch`` choosing the gloo backend when no GPU is present),
+Pillow >= 10 ``Image.LINEAR``, ``launch`` choosing the gloo backend and DDP no ``device_ids``
+when no GPU is present),
 drops the ``black`` pin and the direct-URL extra from its ``setup.py``, and builds a wheel into
 the cache directory, recording its SHA-256 next to it (``<wheel>.sha256``); a cached wheel is
 reused only when it still has that hash. Nothing from detectron2 is vendored into this repository.
@@ -44,7 +45,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 }
 """
 # Bump when the patched source changes, so that cached wheels of older builds are not reused.
-# 3: launch() uses gloo without GPUs.
+# 3: launch() uses gloo and create_ddp_model() no device_ids without GPUs.
 BUILD_REVISION = 3
 
 NUMPY_ALIASES = {"np.bool": "bool", "np.int": "int", "np.float": "float", "np.str": "str"}
@@ -95,13 +96,32 @@ LAUNCH_FIXES = (
 )
 
 
-def patch_launch(text: str) -> str:
-    """``engine/launch.py`` of detectron2 0.6 with the gloo fallback (exits if it does not fit)."""
-    for old, new in LAUNCH_FIXES:
+# engine/defaults.py's create_ddp_model passes device_ids=[local rank], which DDP refuses for a
+# CPU model: only with a GPU.
+DEFAULTS_FIXES = (
+    (
+        '    if "device_ids" not in kwargs:\n',
+        '    if "device_ids" not in kwargs and torch.cuda.is_available():\n',
+    ),
+)
+
+
+def _apply(text: str, fixes, name: str) -> str:
+    for old, new in fixes:
         if text.count(old) != 1:
-            raise SystemExit(f"[build_detectron2] launch.py: expected once: {old.strip()!r}")
+            raise SystemExit(f"[build_detectron2] {name}: expected once: {old.strip()!r}")
         text = text.replace(old, new)
     return text
+
+
+def patch_launch(text: str) -> str:
+    """``engine/launch.py`` of detectron2 0.6 with the gloo fallback (exits if it does not fit)."""
+    return _apply(text, LAUNCH_FIXES, "launch.py")
+
+
+def patch_defaults(text: str) -> str:
+    """``engine/defaults.py`` of detectron2 0.6: DDP of a CPU model without ``device_ids``."""
+    return _apply(text, DEFAULTS_FIXES, "defaults.py")
 
 
 def patch_source(src: Path) -> None:
@@ -118,8 +138,9 @@ def patch_source(src: Path) -> None:
         if new != text:
             py.write_text(new)
 
-    launch = src / "detectron2" / "engine" / "launch.py"
-    launch.write_text(patch_launch(launch.read_text()))
+    engine = src / "detectron2" / "engine"
+    (engine / "launch.py").write_text(patch_launch((engine / "launch.py").read_text()))
+    (engine / "defaults.py").write_text(patch_defaults((engine / "defaults.py").read_text()))
 
     setup_py = src / "setup.py"
     text = setup_py.read_text()

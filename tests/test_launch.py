@@ -151,6 +151,16 @@ def test_patch_launch_fits_detectron2_0_6():
     compile(patched, "launch.py", "exec")
 
 
+def test_patch_defaults_fits_detectron2_0_6():
+    installed = importlib.import_module("detectron2.engine.defaults")
+    text = Path(installed.__file__).read_text()
+    if "kwargs and torch.cuda.is_available()" in text:
+        pytest.skip("this detectron2 already leaves device_ids out on CPUs")
+    patched = build_detectron2.patch_defaults(text)
+    assert 'if "device_ids" not in kwargs and torch.cuda.is_available():' in patched
+    compile(patched, "defaults.py", "exec")
+
+
 def test_wheel_hash_is_checked(tmp_path):
     wheel = tmp_path / "pb1_detectron2-0.6-py3-none-any.whl"
     wheel.write_bytes(b"built wheel")
