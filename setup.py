@@ -28,7 +28,9 @@ setup(
     # torch / torchvision / torchaudio and detectron2 are installed by scripts/setup.sh (see
     # docs/INSTALL.md): detectron2 is not on PyPI, and the PyTorch set is pinned there.
     install_requires=[
-        "torch>=2.1",
+        # 2.6: torch.load defaults to weights_only=True, so loads we do not control (fvcore, clip's
+        # local-file path) cannot run code either; ovavss_d2/checkpoint.py passes it explicitly.
+        "torch>=2.6",
         "torchvision",
         "torchaudio",
         "numpy",

@@ -6,48 +6,245 @@
     python train_net.py --config-file CONFIG --num-gpus 8          # one machine, 8 GPUs
     python train_net.py --config-file CONFIG MODEL.DEVICE cpu      # no GPU
 
-Trailing ``KEY VALUE`` pairs override the config. See docs/GETTING_STARTED.md.
+Trailing ``KEY VALUE`` pairs override the config. See docs/GETTING_STARTED.md. Arguments and
+files are checked before torch and Detectron2 are imported: a bad input gives one line
+``train_net.py: error: <file>: <problem>`` and exit status 2 (docs/RELIABILITY.md).
 """
 
+import importlib.util
+import json
 import logging
 import os
+import random
+import sys
+import weakref
 from collections import OrderedDict
+from pathlib import Path
 
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import get_cfg
-from detectron2.data import build_detection_test_loader, build_detection_train_loader
-from detectron2.engine import DefaultTrainer, default_argument_parser, default_setup, launch
-from detectron2.evaluation import verify_results
-from detectron2.projects.deeplab import build_lr_scheduler
-from detectron2.utils import comm
-from detectron2.utils.logger import setup_logger
-from torch.nn.parallel import DistributedDataParallel
 
-from ovavss_d2 import add_ovavss_config
-from ovavss_d2.data import build_dataset_mapper
-from ovavss_d2.evaluation import build_evaluator
-from ovavss_d2.modeling.meta_arch import dataset_vocabulary
-from ovavss_d2.solver import build_optimizer
+def _load_preflight():
+    """ovavss_d2/utils/preflight.py by path: the package init would import torch first."""
+    name = "ovavss_d2.utils.preflight"  # the package's own name: one InputError class for both
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parent / "ovavss_d2" / "utils" / "preflight.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+preflight = _load_preflight()
+PROG = "train_net.py"
+
+
+def get_parser():
+    """Detectron2's training options (``--config-file``, ``--resume``, ``--num-gpus``, ...)."""
+    return preflight.training_parser(__doc__.split("\n")[0])
+
+
+def check_args(args) -> None:
+    """Check the config chain, overrides, device, output folder and weights (no torch needed).
+
+    Raises:
+        preflight.InputError: the first problem found.
+    """
+    if not args.config_file:
+        raise preflight.InputError("--config-file: required (a YAML config under configs/)")
+    chain = preflight.read_config_chain(args.config_file)
+    opts = preflight.parse_opts(args.opts)
+    value = lambda key: preflight.config_value(chain, opts, key)  # noqa: E731
+    preflight.check_device(str(value("MODEL.DEVICE")))
+    output_dir = str(value("OUTPUT_DIR"))
+    preflight.check_output_dir(output_dir, "OUTPUT_DIR")
+    last = Path(output_dir) / "last_checkpoint"
+    if args.resume and last.is_file():
+        name = last.read_text().strip()
+        if not name:
+            raise preflight.InputError(f"{last}: empty (it should name the checkpoint to resume)")
+        preflight.check_weights(str(Path(output_dir) / name))
+    else:
+        preflight.check_weights(str(value("MODEL.WEIGHTS") or ""))
+    if args.num_gpus < 1 or args.num_machines < 1:
+        raise preflight.InputError("--num-gpus / --num-machines: must be at least 1")
+    if not 0 <= args.machine_rank < args.num_machines:
+        raise preflight.InputError(
+            f"--machine-rank {args.machine_rank}: must lie in [0, {args.num_machines - 1}]"
+        )
+
+
+def parse_and_check(argv=None):
+    """Parsed arguments; a bad input exits with one line and status 2."""
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    try:
+        check_args(args)
+    except preflight.InputError as e:
+        parser.exit(2, f"{PROG}: error: {e}\n")
+    return args
+
+
+if __name__ == "__main__":
+    ARGS = parse_and_check()
+
+# The heavy imports, after the inputs were checked.
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from detectron2.config import get_cfg  # noqa: E402
+from detectron2.data import build_detection_test_loader, get_detection_dataset_dicts  # noqa: E402
+from detectron2.engine import DefaultTrainer, default_setup, hooks, launch  # noqa: E402
+from detectron2.evaluation import verify_results  # noqa: E402
+from detectron2.projects.deeplab import build_lr_scheduler  # noqa: E402
+from detectron2.utils import comm  # noqa: E402
+from detectron2.utils.logger import setup_logger  # noqa: E402
+from torch.nn.parallel import DistributedDataParallel  # noqa: E402
+
+from ovavss_d2 import add_ovavss_config  # noqa: E402
+from ovavss_d2.checkpoint import CheckpointError, OVAVSSCheckpointer  # noqa: E402
+from ovavss_d2.data import build_dataset_mapper  # noqa: E402
+from ovavss_d2.data.audio import audio_length_summary  # noqa: E402
+from ovavss_d2.data.datasets import register_from_config  # noqa: E402
+from ovavss_d2.data.samplers import build_resumable_train_loader  # noqa: E402
+from ovavss_d2.evaluation import build_evaluator  # noqa: E402
+from ovavss_d2.modeling.meta_arch import dataset_vocabulary  # noqa: E402
+from ovavss_d2.solver import build_optimizer  # noqa: E402
+from ovavss_d2.utils.video_io import MediaError  # noqa: E402
+
+# Input errors found after the heavy imports: reported as one line, like the preflight ones (our
+# FileNotFoundErrors name the file: a dataset root, a CLIP checkpoint, a class list).
+INPUT_ERRORS = (preflight.InputError, CheckpointError, MediaError, FileNotFoundError)
+
+
+def _rng_states() -> dict:
+    """Python, NumPy and torch (CPU, CUDA) RNG states, in types torch.load(weights_only) reads."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    states = {
+        "python": random.getstate(),
+        "numpy": {
+            "name": name,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict) -> None:
+    random.setstate(states["python"])
+    n = states["numpy"]
+    keys = n["keys"].numpy().astype(np.uint32)
+    np.random.set_state((n["name"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _drop_metrics_from(path: str, start_iter: int) -> int:
+    """Remove the ``metrics.json`` records of iterations >= ``start_iter``; returns how many."""
+    if not os.path.isfile(path):
+        return 0
+    kept, dropped = [], 0
+    with open(path) as f:
+        for line in f:
+            try:
+                iteration = json.loads(line).get("iteration", -1)
+            except ValueError:
+                iteration = start_iter  # a line cut by the kill
+            if iteration >= start_iter:
+                dropped += 1
+            else:
+                kept.append(line)
+    if dropped:
+        with open(path, "r+") as f:  # same file: the JSON writer's append handle stays valid
+            f.writelines(kept)
+            f.truncate()
+    return dropped
 
 
 class Trainer(DefaultTrainer):
-    """DefaultTrainer with the clip mapper, our evaluators, AdamW and per-dataset vocabularies."""
+    """DefaultTrainer with the clip mapper, our evaluators, AdamW, per-dataset vocabularies, safe
+    and strict checkpoint loading and an exactly resumable data stream."""
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        # Safe .pkl / weights_only .pth reading and the unloaded-share limit for MODEL.WEIGHTS and
+        # --resume; the periodic checkpointer hook gets the same object.
+        self.checkpointer = OVAVSSCheckpointer.from_config(
+            cfg, self.model, cfg.OUTPUT_DIR, trainer=weakref.proxy(self)
+        )
+        for hook in self._hooks:
+            if isinstance(hook, hooks.PeriodicCheckpointer):
+                hook.checkpointer = self.checkpointer
+        self._rng_to_restore = None
+
+    @property
+    def train_sampler(self):
+        """The resumable sampler of the train loader (None for loaders built otherwise)."""
+        return getattr(self._trainer.data_loader, "resumable_sampler", None)
 
     def state_dict(self):
         # Detectron2 0.6's DefaultTrainer checkpoints only the iteration and the hooks (scheduler):
-        # add the optimizer state (AdamW moments) so that --resume continues the same run.
+        # add the optimizer state (AdamW moments), the data stream's seed and the RNG states, so
+        # that --resume continues the same run.
         ret = super().state_dict()
         ret["_trainer"] = self._trainer.state_dict()
+        if self.train_sampler is not None:
+            ret["data"] = {"seed": self.train_sampler.seed}
+        ret["rng"] = _rng_states()
         return ret
 
     def load_state_dict(self, state_dict):
         super().load_state_dict(state_dict)
         if "_trainer" in state_dict:  # absent from checkpoints of other trainers
             self._trainer.load_state_dict(state_dict["_trainer"])
+        if "data" in state_dict and self.train_sampler is not None:
+            self.train_sampler.seed = int(state_dict["data"]["seed"])  # the dataset reads it too
+        self._rng_to_restore = state_dict.get("rng")
+
+    def resume_or_load(self, resume=True):
+        """Load weights or resume; a resumed run continues the data stream and RNG states."""
+        super().resume_or_load(resume=resume)
+        if not (resume and self.start_iter > 0):
+            return
+        if self.train_sampler is not None:
+            self.train_sampler.set_start_iter(self.start_iter)
+        self._trainer._data_loader_iter = iter(
+            self._trainer.data_loader
+        )  # the old one already prefetched
+        if self._rng_to_restore is not None:
+            _set_rng_states(self._rng_to_restore)  # after iter(), which draws a worker seed
+        if comm.is_main_process():
+            dropped = _drop_metrics_from(
+                os.path.join(self.cfg.OUTPUT_DIR, "metrics.json"), self.start_iter
+            )
+            if dropped:
+                logging.getLogger("ovavss_d2").info(
+                    "metrics.json: dropped %d records of iterations >= %d (written after the "
+                    "checkpoint resumed from)",
+                    dropped,
+                    self.start_iter,
+                )
+
+    def train(self):
+        result = super().train()
+        summary = audio_length_summary()
+        if summary:
+            logging.getLogger("ovavss_d2").info("training data: %s", summary)
+        return result
 
     @classmethod
     def build_train_loader(cls, cfg):
-        return build_detection_train_loader(cfg, mapper=build_dataset_mapper(cfg, is_train=True))
+        dicts = get_detection_dataset_dicts(
+            cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
+        )
+        mapper = build_dataset_mapper(cfg, is_train=True)
+        loader, sampler = build_resumable_train_loader(cfg, dicts, mapper)
+        loader.resumable_sampler = sampler
+        return loader
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
@@ -73,6 +270,7 @@ class Trainer(DefaultTrainer):
     def test(cls, cfg, model, evaluators=None):
         """Evaluate every DATASETS.TEST dataset with its own vocabulary (text embeddings cached)."""
         net = model.module if isinstance(model, DistributedDataParallel) else model
+        rng = _rng_states()  # evaluation must not shift the training run's random streams
         results = OrderedDict()
         for idx, name in enumerate(cfg.DATASETS.TEST):
             if hasattr(net, "set_vocabulary"):
@@ -83,28 +281,50 @@ class Trainer(DefaultTrainer):
             one.freeze()
             chosen = [evaluators[idx]] if evaluators is not None else None
             results[name] = super().test(one, model, chosen)
+        _set_rng_states(rng)
+        summary = audio_length_summary()
+        if summary:
+            logging.getLogger("ovavss_d2").info("evaluation data: %s", summary)
         if len(results) == 1:
             results = list(results.values())[0]
         return results
 
 
 def setup(args):
-    """Config from defaults + ovavss_d2 keys + file + command line; logging and output dir."""
+    """Config from defaults + ovavss_d2 keys + file + command line; logging and output dir.
+
+    Raises:
+        preflight.InputError: an unknown key, a value of the wrong type or a bad override.
+    """
     cfg = get_cfg()
     add_ovavss_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    try:
+        cfg.merge_from_file(args.config_file)
+    except (KeyError, ValueError, AssertionError) as e:
+        raise preflight.InputError(f"{args.config_file}: {_first_line(e)}") from None
+    try:
+        cfg.merge_from_list(args.opts)
+    except (KeyError, ValueError, AssertionError) as e:
+        raise preflight.InputError(f"command-line overrides: {_first_line(e)}") from None
     cfg.freeze()
+    if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
+        raise preflight.InputError(f"MODEL.DEVICE {cfg.MODEL.DEVICE}: no GPU: add MODEL.DEVICE cpu")
     default_setup(cfg, args)
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="ovavss_d2")
+    register_from_config(cfg)  # DATASETS.CLASS_LIST / OV_SPLIT / SKIP_BAD_CLIPS take effect
     return cfg
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
 def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = Trainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
+        OVAVSSCheckpointer.from_config(cfg, model, cfg.OUTPUT_DIR).resume_or_load(
             cfg.MODEL.WEIGHTS, resume=args.resume
         )
         res = Trainer.test(cfg, model)
@@ -122,20 +342,40 @@ def main(args):
             if isinstance(trainer.model, DistributedDataParallel)
             else trainer.model
         )
-        DetectionCheckpointer(net, save_dir=cfg.OUTPUT_DIR).save("model_weights")
+        OVAVSSCheckpointer(net, save_dir=cfg.OUTPUT_DIR).save("model_weights")
         logging.getLogger("ovavss_d2").info(
             "Saved %s", os.path.join(cfg.OUTPUT_DIR, "model_weights.pth")
         )
     return result
 
 
+def launch_cpu_capable() -> bool:
+    """Whether the installed detectron2 ``launch`` starts processes without GPUs (gloo)."""
+    import inspect
+
+    launch_module = importlib.import_module("detectron2.engine.launch")  # not launch() itself
+    return "GLOO" in inspect.getsource(launch_module).upper()
+
+
+def cli(args) -> None:
+    """``launch(main, ...)``; input errors found after the imports end in one line too."""
+    if args.num_gpus > 1 and not torch.cuda.is_available() and not launch_cpu_capable():
+        sys.exit(
+            f"{PROG}: error: --num-gpus {args.num_gpus}: this detectron2 build starts processes "
+            "with NCCL only; rebuild it with scripts/setup.sh (revision 3 adds gloo for CPUs)"
+        )
+    try:
+        launch(
+            main,
+            args.num_gpus,
+            num_machines=args.num_machines,
+            machine_rank=args.machine_rank,
+            dist_url=args.dist_url,
+            args=(args,),
+        )
+    except INPUT_ERRORS as e:
+        sys.exit(f"{PROG}: error: {e}")
+
+
 if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
-    launch(
-        main,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=(args,),
-    )
+    cli(ARGS)

@@ -11,47 +11,38 @@ each detected sounding object: class, score, area, box). See docs/GETTING_STARTE
 """
 
 import argparse
+import importlib.util
 import json
 import logging
 import math
+import shutil
 import sys
 from collections import deque
 from pathlib import Path
 from typing import Deque, Dict, Iterable, Iterator, List, Optional, Tuple
 
-import numpy as np
-import torch
-from detectron2.config import get_cfg
-from detectron2.utils.logger import setup_logger
-from tqdm import tqdm
+PROG = "demo.py"
 
-from ovavss_d2 import add_ovavss_config
-from ovavss_d2.data.audio import log_mel_patches
-from ovavss_d2.predictor import (
-    DEFAULT_CONFIG_FILE,
-    VideoPredictor,
-    check_vocabulary,
-    default_weights,
-)
-from ovavss_d2.utils.video_io import (
-    AudioWindow,
-    MediaError,
-    NoAudioTrackError,
-    VideoWriter,
-    iter_frames,
-    open_audio,
-    probe_video,
-)
-from ovavss_d2.utils.visualization import (
-    draw_instances,
-    instance_records,
-    label_map,
-    save_label_png,
-    select_instances,
-    track_summaries,
-)
 
-logger = logging.getLogger("ovavss_d2.demo")
+def _load_preflight():
+    """ovavss_d2/utils/preflight.py by path: the package init would import torch first."""
+    name = "ovavss_d2.utils.preflight"  # the package's own name: one InputError class for both
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "ovavss_d2" / "utils" / "preflight.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+preflight = _load_preflight()
+# The default model's config (as ovavss_d2.predictor.DEFAULT_CONFIG_FILE, without importing it).
+DEFAULT_CONFIG = (
+    Path(__file__).resolve().parents[1] / "configs/avss_synth/ovavss_effnet_yamnet_minilm.yaml"
+)
+# Smallest frame side the demo draws on (Detectron2's Visualizer fails on 2-pixel frames).
+MIN_FRAME_SIDE = 16
+
 
 # Extra audio decoded on both sides of a window, so that resampling sees context at its edges.
 AUDIO_MARGIN_SECONDS = 0.25
@@ -68,7 +59,7 @@ def get_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--config-file",
-        default=str(DEFAULT_CONFIG_FILE),
+        default=str(DEFAULT_CONFIG),
         metavar="FILE",
         help="model config (default: the out-of-the-box offline model)",
     )
@@ -110,15 +101,100 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Check arguments and input files without torch: config chain, overrides, weights, device,
+    video / audio / vocabulary files, vocabulary names, threshold and output folder.
+
+    Raises:
+        preflight.InputError: the first problem found.
+    """
+    chain = preflight.read_config_chain(args.config_file)
+    opts = preflight.parse_opts(args.opts)
+    preflight.check_device(str(preflight.config_value(chain, opts, "MODEL.DEVICE")))
+    preflight.check_weights(str(preflight.config_value(chain, opts, "MODEL.WEIGHTS") or ""))
+    preflight.check_input_file(args.video, "video")
+    if args.audio:
+        preflight.check_input_file(args.audio, "audio")
+    if args.vocabulary is not None:
+        preflight.split_vocabulary(args.vocabulary)
+    if args.vocabulary_file is not None and not Path(args.vocabulary_file).is_file():
+        raise preflight.InputError(f"vocabulary file '{args.vocabulary_file}' not found")
+    threshold = args.confidence_threshold
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise preflight.InputError(f"--confidence-threshold must lie in [0, 1], got {threshold}")
+    preflight.check_output_dir(args.output)
+
+
+def parse_and_check(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parsed arguments; a bad input exits with one line ``demo.py: error: ...``."""
+    args = get_parser().parse_args(argv)
+    try:
+        check_args(args)
+    except preflight.InputError as e:
+        sys.exit(f"{PROG}: error: {e}")
+    return args
+
+
+if __name__ == "__main__":
+    ARGS = parse_and_check()
+
+# The heavy imports, after the inputs were checked.
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from detectron2.config import get_cfg  # noqa: E402
+from detectron2.utils.logger import setup_logger  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from ovavss_d2 import add_ovavss_config  # noqa: E402
+from ovavss_d2.data.audio import log_mel_patches  # noqa: E402
+from ovavss_d2.data.datasets import register_from_config  # noqa: E402
+from ovavss_d2.predictor import VideoPredictor, check_vocabulary, default_weights  # noqa: E402
+from ovavss_d2.utils.video_io import (  # noqa: E402
+    AudioWindow,
+    MediaError,
+    NoAudioTrackError,
+    VideoWriter,
+    iter_frames,
+    open_audio,
+    probe_video,
+)
+from ovavss_d2.utils.visualization import (  # noqa: E402
+    draw_instances,
+    instance_records,
+    label_map,
+    save_label_png,
+    select_instances,
+    track_summaries,
+)
+
+logger = logging.getLogger("ovavss_d2.demo")
+
+
 def setup_cfg(args: argparse.Namespace):
-    """Config from ``--config-file`` and ``--opts``; the default checkpoint when none is given."""
+    """Config from ``--config-file`` and ``--opts``; the default checkpoint when none is given.
+
+    Raises:
+        preflight.InputError: an unknown key or a value of the wrong type, a CUDA device without
+            a GPU, or a threshold outside [0, 1].
+    """
     cfg = get_cfg()
     add_ovavss_config(cfg)
     config_file = Path(args.config_file)
     if not config_file.is_file():
         raise FileNotFoundError(f"config file '{config_file}' not found")
-    cfg.merge_from_file(str(config_file))
-    cfg.merge_from_list(args.opts)
+    try:
+        cfg.merge_from_file(str(config_file))
+    except (KeyError, ValueError, AssertionError) as e:
+        raise preflight.InputError(f"{config_file}: {_first_line(e)}") from None
+    try:
+        cfg.merge_from_list(args.opts)
+    except (KeyError, ValueError, AssertionError) as e:
+        raise preflight.InputError(f"--opts: {_first_line(e)}") from None
+    if cfg.MODEL.DEVICE.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise preflight.InputError(
+                f"MODEL.DEVICE {cfg.MODEL.DEVICE}: no GPU is available: add --opts MODEL.DEVICE cpu"
+            )
     if not cfg.MODEL.WEIGHTS:
         weights = default_weights(config_file)
         if weights is not None:
@@ -132,19 +208,36 @@ def setup_cfg(args: argparse.Namespace):
     if args.stride is not None:
         cfg.TEST.VIDEO.STRIDE = args.stride
     cfg.freeze()
+    register_from_config(cfg)  # DATASETS.CLASS_LIST / OV_SPLIT: the default vocabulary's classes
     return cfg
 
 
+def _first_line(error: Exception) -> str:
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
 def read_vocabulary(args: argparse.Namespace) -> Optional[List[str]]:
-    """The vocabulary from ``--vocabulary`` or ``--vocabulary-file``; None for the config's."""
+    """The vocabulary from ``--vocabulary`` or ``--vocabulary-file``; None for the config's.
+
+    Invisible characters (zero-width space, BOM) are removed; a name left empty is an error.
+    """
     if args.vocabulary is not None:
-        return check_vocabulary([n for n in args.vocabulary.split(",") if n.strip()])
+        return check_vocabulary(preflight.split_vocabulary(args.vocabulary))
     if args.vocabulary_file is not None:
         path = Path(args.vocabulary_file)
         if not path.is_file():
             raise FileNotFoundError(f"vocabulary file '{path}' not found")
-        lines = [line.strip() for line in path.read_text().splitlines()]
-        names = [line for line in lines if line and not line.startswith("#")]
+        names = []
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip() or line.strip().startswith("#"):
+                continue
+            name = preflight.clean_class_name(line)
+            if not name:
+                raise preflight.InputError(
+                    f"{path}: line {number} holds only invisible characters, not a class name"
+                )
+            names.append(name)
         if not names:
             raise ValueError(f"vocabulary file '{path}' holds no class names")
         return check_vocabulary(names)
@@ -193,6 +286,11 @@ class DemoRun:
         self.cfg = setup_cfg(args)
         self.vocabulary = read_vocabulary(args)
         self.info = probe_video(args.video)
+        if min(self.info.width, self.info.height) < MIN_FRAME_SIDE:
+            raise MediaError(
+                f"video '{args.video}': frames of {self.info.width}x{self.info.height} pixels are "
+                f"too small: the demo needs at least {MIN_FRAME_SIDE} pixels a side"
+            )
         audio_path = args.audio or args.video
         try:
             self.model_audio = AudioWindow(open_audio(audio_path))
@@ -210,6 +308,12 @@ class DemoRun:
         self.video_out = out / f"{stem}_overlay.mp4"
         self.label_dir = out / f"{stem}_labels"
         self.json_out = out / f"{stem}.json"
+        # What this run creates, removed again if it fails.
+        self.created = {
+            "output": not out.exists(),
+            "labels": not self.label_dir.exists(),
+            "video": not self.video_out.exists(),
+        }
         if predictor is None:
             predictor = VideoPredictor(self.cfg, vocabulary=self.vocabulary)
         else:
@@ -220,6 +324,7 @@ class DemoRun:
         self.predictor = predictor
         self.threshold = float(self.cfg.MODEL.OPEN_VOCAB.SCORE_THRESHOLD)
         self.records: List[Dict] = []
+        self.last_frame_time: Optional[float] = None
 
     def run(self) -> Dict:
         args, info = self.args, self.info
@@ -241,6 +346,7 @@ class DemoRun:
                 self._write(pending.popleft(), output, writer)
                 bar.update(1)
         self._report_audio_length(info)
+        self._report_video_length(info)
         names = self.predictor.class_names
         summary = {
             "video": str(args.video),
@@ -291,6 +397,7 @@ class DemoRun:
         """One frame's results: label PNG, overlay frame and JSON record."""
         index, time, frame = item
         names = self.predictor.class_names
+        self.last_frame_time = time
         instances = select_instances(output["instances"], self.threshold)
         label_file = self.label_dir / f"{index:06d}.png"
         save_label_png(label_map(instances, *frame.shape[:2]), label_file)
@@ -303,6 +410,33 @@ class DemoRun:
                 "objects": instance_records(instances, names),
             }
         )
+
+    def _report_video_length(self, info) -> None:
+        """Warn when the frames end clearly before the duration the container claims."""
+        if not info.duration or self.last_frame_time is None:
+            return
+        frame_seconds = 1.0 / info.fps if info.fps else 0.0
+        decoded = self.last_frame_time + frame_seconds
+        if decoded < info.duration - max(2 * frame_seconds, 0.1):
+            logger.warning(
+                "video '%s' ends at %.2f s, before the %.2f s its container claims: the frames "
+                "after %.2f s are missing",
+                self.args.video,
+                decoded,
+                info.duration,
+                decoded,
+            )
+
+    def cleanup(self) -> None:
+        """After a failed run: remove what this run created (label folder, partial video, the
+        output folder when it is left empty); earlier results stay."""
+        if self.created["labels"] and self.label_dir.is_dir():
+            shutil.rmtree(self.label_dir)
+        if self.created["video"] and self.video_out.is_file():
+            self.video_out.unlink()
+        out = self.label_dir.parent
+        if self.created["output"] and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
 
     def _report_audio_length(self, info) -> None:
         rate = self.model_audio.sample_rate
@@ -333,18 +467,22 @@ def _chunks(items: Iterable, size: int) -> Iterator[List]:
 
 def main(argv: Optional[List[str]] = None, predictor: Optional[VideoPredictor] = None) -> Dict:
     """Run the demo; returns the JSON summary. Input errors exit with a one-line message."""
-    args = get_parser().parse_args(argv)
+    args = parse_and_check(argv)
     setup_logger(name="ovavss_d2")
     setup_logger(name="detectron2", abbrev_name="d2")
     setup_logger(name="fvcore")  # which checkpoint loaded, and any keys it lacked
     try:
         demo = DemoRun(args, predictor)  # checks every input before any work
-    except (ValueError, FileNotFoundError) as e:  # MediaError is a ValueError
-        sys.exit(f"demo.py: error: {e}")
+    except (ValueError, FileNotFoundError) as e:  # MediaError, InputError, CheckpointError
+        sys.exit(f"{PROG}: error: {e}")
     try:
         summary = demo.run()
-    except MediaError as e:  # a video that breaks off in the middle
-        sys.exit(f"demo.py: error: {e}")
+    except (MediaError, preflight.InputError) as e:  # a video that breaks off in the middle
+        demo.cleanup()
+        sys.exit(f"{PROG}: error: {e}")
+    except BaseException:
+        demo.cleanup()
+        raise
     print(f"overlay video: {summary['overlay_video']}")
     print(f"label maps:    {summary['label_dir']}/")
     print(f"detections:    {Path(args.output) / (Path(args.video).stem + '.json')}")
@@ -352,4 +490,4 @@ def main(argv: Optional[List[str]] = None, predictor: Optional[VideoPredictor] =
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

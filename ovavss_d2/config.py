@@ -16,6 +16,7 @@ def add_ovavss_config(cfg: CN) -> None:
     _add_solver_config(cfg)
     _add_evaluation_config(cfg)
     _add_video_inference_config(cfg)
+    _add_reliability_config(cfg)
 
 
 def _add_input_config(cfg: CN) -> None:
@@ -453,3 +454,21 @@ def _add_video_inference_config(cfg: CN) -> None:
     # A track's class is the argmax of sum over its windows of log(max(score_k, FLOOR)), score_k
     # the window's score of class k for the object (0 where that class was not kept).
     cfg.TEST.VIDEO.TRACK.EVIDENCE_FLOOR = 0.05
+
+
+# --- Reliability: checkpoint loading, dataset safety; docs/RELIABILITY.md -----------------------
+
+
+def _add_reliability_config(cfg: CN) -> None:
+    """Checkpoint-loading and data-safety keys (``MODEL.CHECKPOINT.*``, ``DATASETS.*``)."""
+    cfg.MODEL.CHECKPOINT = CN()
+    # Share (0..1) of the model's checkpointed parameter elements that MODEL.WEIGHTS may leave
+    # unloaded (missing, or of another shape) before loading stops with an error naming the groups.
+    # Parts built from their own packages (a frozen audio encoder) are not counted. 0.0: every
+    # parameter must load; 1.0: allow partial loading, e.g. fine-tuning from backbone-only weights.
+    cfg.MODEL.CHECKPOINT.MAX_UNLOADED_SHARE = 0.0
+    # Accept clip folders that are symlinks resolving outside the dataset root (refused by default).
+    cfg.DATASETS.ALLOW_SYMLINKS_OUTSIDE_ROOT = False
+
+
+# --- End of the reliability block. ----------------------------------------------------------------

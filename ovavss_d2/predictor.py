@@ -17,11 +17,11 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Un
 
 import numpy as np
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import CfgNode, get_cfg
 from detectron2.data import transforms as T
 from detectron2.modeling import build_model
 
+from .checkpoint import OVAVSSCheckpointer
 from .config import add_ovavss_config
 from .data.audio import AudioParams, log_mel_patches
 from .inference import FrameCombiner, MaskTracker, SlidingWindows, window_objects
@@ -142,8 +142,8 @@ class VideoPredictor:
         self.cfg.freeze()
         self.model = build_model(self.cfg)
         self.model.eval()
-        if self.cfg.MODEL.WEIGHTS:
-            DetectionCheckpointer(self.model).load(self.cfg.MODEL.WEIGHTS)
+        if self.cfg.MODEL.WEIGHTS:  # safe reading, and an error when weights leave it unloaded
+            OVAVSSCheckpointer.from_config(self.cfg, self.model).load(self.cfg.MODEL.WEIGHTS)
         else:
             logger.warning("MODEL.WEIGHTS is empty: the model keeps its initial weights")
         min_size, max_size = self.cfg.INPUT.MIN_SIZE_TEST, self.cfg.INPUT.MAX_SIZE_TEST

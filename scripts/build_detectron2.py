@@ -4,9 +4,11 @@
 The sdist is upstream detectron2 v0.6's Python code without the C++ sources of ``detectron2._C``.
 This script downloads it (or reuses a cached copy), checks its SHA-256, adds an empty extension
 module of our own, applies the post-0.6 upstream compatibility fixes (NumPy >= 1.24 aliases,
-Pillow >= 10 ``Image.LINEAR``), drops the ``black`` pin and the direct-URL extra from its
-``setup.py``, and builds a wheel into the cache directory. Nothing from detectron2 is vendored
-into this repository.
+Pillow >= 10 ``Image.LINEAR``, ``launch`` choosing the gloo backend and DDP no ``device_ids``
+when no GPU is present),
+drops the ``black`` pin and the direct-URL extra from its ``setup.py``, and builds a wheel into
+the cache directory, recording its SHA-256 next to it (``<wheel>.sha256``); a cached wheel is
+reused only when it still has that hash. Nothing from detectron2 is vendored into this repository.
 """
 
 import argparse
@@ -43,7 +45,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 }
 """
 # Bump when the patched source changes, so that cached wheels of older builds are not reused.
-BUILD_REVISION = 2
+# 3: launch() uses gloo and create_ddp_model() no device_ids without GPUs.
+BUILD_REVISION = 3
 
 NUMPY_ALIASES = {"np.bool": "bool", "np.int": "int", "np.float": "float", "np.str": "str"}
 
@@ -74,6 +77,53 @@ def fetch_sdist(cache: Path) -> Path:
     return target
 
 
+# detectron2 0.6's engine/launch.py hard-codes NCCL and CUDA devices; upstream later made the
+# worker choose gloo and skip the device calls when no GPU is present. The same edit here:
+LAUNCH_FIXES = (
+    (
+        '    assert torch.cuda.is_available(), "cuda is not available. Please check your '
+        'installation."\n',
+        "    has_gpu = torch.cuda.is_available()\n",
+    ),
+    ('            backend="NCCL",\n', '            backend="NCCL" if has_gpu else "GLOO",\n'),
+    (
+        "    assert num_gpus_per_machine <= torch.cuda.device_count()\n"
+        "    torch.cuda.set_device(local_rank)\n",
+        "    if has_gpu:\n"
+        "        assert num_gpus_per_machine <= torch.cuda.device_count()\n"
+        "        torch.cuda.set_device(local_rank)\n",
+    ),
+)
+
+
+# engine/defaults.py's create_ddp_model passes device_ids=[local rank], which DDP refuses for a
+# CPU model: only with a GPU.
+DEFAULTS_FIXES = (
+    (
+        '    if "device_ids" not in kwargs:\n',
+        '    if "device_ids" not in kwargs and torch.cuda.is_available():\n',
+    ),
+)
+
+
+def _apply(text: str, fixes, name: str) -> str:
+    for old, new in fixes:
+        if text.count(old) != 1:
+            raise SystemExit(f"[build_detectron2] {name}: expected once: {old.strip()!r}")
+        text = text.replace(old, new)
+    return text
+
+
+def patch_launch(text: str) -> str:
+    """``engine/launch.py`` of detectron2 0.6 with the gloo fallback (exits if it does not fit)."""
+    return _apply(text, LAUNCH_FIXES, "launch.py")
+
+
+def patch_defaults(text: str) -> str:
+    """``engine/defaults.py`` of detectron2 0.6: DDP of a CPU model without ``device_ids``."""
+    return _apply(text, DEFAULTS_FIXES, "defaults.py")
+
+
 def patch_source(src: Path) -> None:
     """Apply the placeholder extension and the post-0.6 compatibility fixes in place."""
     csrc = src / "detectron2" / "layers" / "csrc"
@@ -88,11 +138,34 @@ def patch_source(src: Path) -> None:
         if new != text:
             py.write_text(new)
 
+    engine = src / "detectron2" / "engine"
+    (engine / "launch.py").write_text(patch_launch((engine / "launch.py").read_text()))
+    (engine / "defaults.py").write_text(patch_defaults((engine / "defaults.py").read_text()))
+
     setup_py = src / "setup.py"
     text = setup_py.read_text()
     text = re.sub(r'\s*"black==[^"]*",', "", text)
     text = re.sub(r'\s*"panopticapi @ [^"]*",', "", text)
     setup_py.write_text(text)
+
+
+def hash_file(wheel: Path) -> Path:
+    """Where the SHA-256 of ``wheel`` is recorded."""
+    return wheel.with_name(wheel.name + ".sha256")
+
+
+def record_hash(wheel: Path) -> None:
+    """Write ``<wheel>.sha256`` (``sha256sum`` format) right after the build."""
+    hash_file(wheel).write_text(f"{sha256(wheel)}  {wheel.name}\n")
+
+
+def verified(wheel: Path) -> bool:
+    """Whether ``wheel`` still has the hash recorded when it was built."""
+    record = hash_file(wheel)
+    if not record.is_file():
+        return False
+    expected = record.read_text().split()[0] if record.read_text().strip() else ""
+    return expected == sha256(wheel)
 
 
 def main() -> None:
@@ -103,10 +176,12 @@ def main() -> None:
     wheel_dir = args.cache / f"wheels-r{BUILD_REVISION}"
     wheel_dir.mkdir(parents=True, exist_ok=True)
 
-    wheels = sorted(wheel_dir.glob("pb1_detectron2-0.6-*.whl"))
-    if wheels:
-        print(wheels[-1])
-        return
+    for wheel in sorted(wheel_dir.glob("pb1_detectron2-0.6-*.whl")):
+        if verified(wheel):
+            print(wheel)
+            return
+        print(f"[build_detectron2] {wheel}: hash missing or changed; rebuilding", flush=True)
+        wheel.unlink()
     sdist = fetch_sdist(args.cache)
     with tempfile.TemporaryDirectory() as tmp:
         with tarfile.open(sdist) as tar:
@@ -130,6 +205,7 @@ def main() -> None:
     wheels = sorted(wheel_dir.glob("pb1_detectron2-0.6-*.whl"))
     if not wheels:
         raise SystemExit("[build_detectron2] pip wheel finished but produced no wheel")
+    record_hash(wheels[-1])
     print(wheels[-1])
 
 

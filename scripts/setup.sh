@@ -50,8 +50,16 @@ then
 fi
 
 step "detectron2"
-# A full upstream install, or our placeholder build of the current revision, answers these calls.
-if ! "$PY" -c "import detectron2.engine, detectron2._C as c; c.get_compiler_version()" 2>/dev/null; then
+# A full upstream install, or our placeholder build of the current revision (3: launch() uses gloo
+# without GPUs), answers these calls; an older placeholder build is replaced.
+if ! "$PY" - <<'PYEOF' 2>/dev/null
+import importlib, inspect
+import detectron2._C as c
+c.get_compiler_version()
+launch = importlib.import_module("detectron2.engine.launch")
+raise SystemExit("GLOO" not in inspect.getsource(launch))
+PYEOF
+then
   "${PIP[@]}" install -q numpy pillow "pycocotools>=2.0.2" matplotlib ninja
   WHEEL="$("$PY" "$ROOT/scripts/build_detectron2.py" --cache "$CACHE" | tail -n 1)"
   "${PIP[@]}" install -q --force-reinstall --no-deps "$WHEEL"
@@ -59,8 +67,12 @@ if ! "$PY" -c "import detectron2.engine, detectron2._C as c; c.get_compiler_vers
 fi
 
 step "ovavss_d2 (editable) and its dependencies"
-"${PIP[@]}" install -q --no-deps "${NO_DEPS_SET[@]}"
 "${PIP[@]}" install -q -e "$ROOT[dev]" "${TORCH_SET[@]}"
+# After the resolver's run, not before: pip checks the dependency lists of the packages an install
+# touches, and these three declare ones we leave out on purpose (onnxruntime, librosa, pinned
+# numpy), which a fresh install used to report as "ERROR: pip's dependency resolver ...".
+step "packages installed without their dependency lists (${NO_DEPS_SET[*]})"
+"${PIP[@]}" install -q --no-deps "${NO_DEPS_SET[@]}"
 
 if [ "$WITH_MEDIA" = 1 ]; then
   step "Debian media packages for the offline benchmark"

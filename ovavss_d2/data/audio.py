@@ -30,7 +30,7 @@ import math
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 import soundfile as sf
@@ -292,8 +292,11 @@ def frame_log_mel_patches(
     if diff != 0:
         level = logging.DEBUG if abs(diff) < params.hop_samples else logging.INFO
         action = "zero-padded" if diff < 0 else "truncated"
+        first_time = (source, action) not in _LENGTH_LOGGED
+        _LENGTH_LOGGED.add((source, action))
+        _LENGTH_MISMATCHES[(source, action)] = expected / params.sample_rate
         logger.log(
-            level,
+            level if first_time else logging.DEBUG,
             "%s: audio is %.3f s, the clip's %d frames need %.3f s: %s",
             source,
             mono.shape[0] / params.sample_rate,
@@ -304,6 +307,27 @@ def frame_log_mel_patches(
         mono = mono[:expected] if diff > 0 else torch.nn.functional.pad(mono, (0, -diff))
     step = params.seconds_per_frame * params.sample_rate
     return _patches_from_mono(mono, [int(round(t * step)) for t in indices], params)
+
+
+# (source, "zero-padded" | "truncated"): logged at INFO once per process (later loads at DEBUG),
+# and counted since the last audio_length_summary() (end of an evaluation or of training).
+_LENGTH_LOGGED: Set[Tuple[str, str]] = set()
+_LENGTH_MISMATCHES: Dict[Tuple[str, str], float] = {}
+
+
+def audio_length_summary(reset: bool = True) -> Optional[str]:
+    """A line counting the clips whose audio was padded or truncated since the last call."""
+    if not _LENGTH_MISMATCHES:
+        return None
+    actions = [a for _, a in _LENGTH_MISMATCHES]
+    line = (
+        f"{len(set(s for s, _ in _LENGTH_MISMATCHES))} clips had audio of another length than "
+        f"their frames ({actions.count('zero-padded')} zero-padded, "
+        f"{actions.count('truncated')} truncated)"
+    )
+    if reset:
+        _LENGTH_MISMATCHES.clear()
+    return line
 
 
 def load_frame_log_mel_patches(

@@ -5,7 +5,8 @@
 
 Problems reported (all of them, not only the first): a missing or unparseable ``metadata.csv``;
 metadata rows with unknown classes, subsets or splits, uids that escape the root (``..``,
-absolute paths) or repeat; a ``label2idx.json`` that disagrees with the class list; missing clip
+absolute paths) or repeat; clip folders that are symlinks resolving outside the root; a
+``label2idx.json`` that disagrees with the class list; missing clip
 folders; clips whose frame count does not match their subset; missing or unreadable frames,
 labels and audio; frames of different sizes in one clip; labels whose size differs from their
 frame or whose colours lie outside the class list's palette; empty audio or audio with NaN / inf
@@ -25,7 +26,13 @@ from PIL import Image, UnidentifiedImageError
 
 from .audio import read_audio
 from .class_lists import ClassList, PathLike, load_class_list
-from .datasets.avsbench_format import DatasetFormatError, check_label2idx, read_metadata, scan_clip
+from .datasets.avsbench_format import (
+    DatasetFormatError,
+    check_label2idx,
+    outside_root,
+    read_metadata,
+    scan_clip,
+)
 from .labels import read_label_map
 
 __all__ = ["ValidationReport", "validate_dataset", "main"]
@@ -80,6 +87,9 @@ def _check_clip(args) -> List[Tuple[str, str]]:
     """Every problem of one clip: (kind, message) pairs."""
     row, root, num_classes, check_labels, check_audio = args
     clip_dir = os.path.join(root, row.subset, row.uid)
+    escape = outside_root(clip_dir, root)
+    if escape is not None:  # report it, and read nothing through the link
+        return [("clip", escape)]
     files = scan_clip(clip_dir, row.subset, row.split)
     problems = list(files.problems)
     sizes = {}

@@ -14,7 +14,13 @@ from typing import Union
 import torch
 from detectron2.utils import comm
 
+from ..utils.preflight import InputError
+
 logger = logging.getLogger(__name__)
+
+
+class ClipModelError(InputError):
+    """A CLIP model that is neither cached, downloadable nor a local file."""
 
 
 def _resolve_device(device: Union[str, torch.device]) -> str:
@@ -32,7 +38,18 @@ def _load(name_or_path: str, device: str, download_root: str):
     if name_or_path in clip.available_models():
         # Download once per machine: local rank 0 first, the others after the barrier.
         if comm.get_local_rank() == 0:
-            clip.load(name_or_path, device="cpu", download_root=download_root)
+            try:
+                clip.load(name_or_path, device="cpu", download_root=download_root)
+            except (OSError, RuntimeError) as e:  # URLError is an OSError
+                url = clip.clip._MODELS[name_or_path]
+                cached = os.path.join(download_root, os.path.basename(url))
+                reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                where = "unreadable in" if os.path.isfile(cached) else "not in"
+                raise ClipModelError(
+                    f"MODEL.TEXT_ENCODER.CLIP_MODEL {name_or_path!r}: {where} the cache ({cached}) "
+                    f"and not downloadable ({reason}): copy the file there, or give the path of "
+                    "a local CLIP checkpoint as MODEL.TEXT_ENCODER.CLIP_MODEL"
+                ) from None
         comm.synchronize()
     elif not os.path.isfile(name_or_path):
         raise FileNotFoundError(

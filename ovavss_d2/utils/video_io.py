@@ -317,6 +317,18 @@ class AudioWindow:
 # ---------------------------------------------------------------------------------------------
 
 
+# Layouts the MP4 writer muxes as they are; other channel counts are mixed down to stereo.
+_MUX_LAYOUTS = _LAYOUTS
+
+
+def _to_stereo(chunk: np.ndarray) -> np.ndarray:
+    """``(C, N)`` -> ``(2, N)``: even channels to the left, odd ones to the right, averaged."""
+    chunk = np.asarray(chunk, dtype=np.float32)
+    if chunk.shape[0] == 1:
+        return np.repeat(chunk, 2, axis=0)
+    return np.stack([chunk[0::2].mean(axis=0), chunk[1::2].mean(axis=0)])
+
+
 class VideoWriter:
     """Write RGB frames as H.264 (yuv420p) MP4 with an optional AAC track, as frames arrive.
 
@@ -350,9 +362,15 @@ class VideoWriter:
         self._resampler = None
         self._audio_in = 0  # samples taken from the source
         if audio is not None:
-            if audio.channels not in _LAYOUTS:
-                raise ValueError(f"cannot mux audio of {audio.channels} channels")
-            self._layout = _LAYOUTS[audio.channels]
+            if audio.channels <= 0:
+                raise MediaError(f"cannot mux audio of {audio.channels} channels")
+            if audio.channels not in _MUX_LAYOUTS:
+                # AAC in MP4 has no layout for it (e.g. 12-channel recordings): mix down to stereo
+                # before any frame is written, so the run does not fail after the model ran.
+                logger.info("overlay video: %d audio channels mixed down to stereo", audio.channels)
+                audio = AudioStream(audio.sample_rate, 2, (_to_stereo(c) for c in audio.chunks))
+                self._audio_source = audio
+            self._layout = _MUX_LAYOUTS[audio.channels]
             self._pending = np.zeros((audio.channels, 0), dtype=np.float32)
 
     def _add_streams(self, height: int, width: int) -> None:

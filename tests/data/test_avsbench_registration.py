@@ -204,7 +204,7 @@ def test_register_from_config(fake_avsbench, monkeypatch):
         for name in names:
             DatasetCatalog.remove(name)
             MetadataCatalog.remove(name)
-        register_avsbench_semantic(os.path.join(default_root, reg.AVSBENCH_DIR))
+        reg.register_all_avsbench(default_root)  # semantic and binary (S4 / MS3) names
 
 
 def test_import_registers_predefined_names(fake_avsbench):

@@ -20,10 +20,12 @@ from .avsbench_format import (  # noqa: F401  re-exported: the format names pred
     SPLITS,
     SUBSET_NUM_FRAMES,
     SUBSETS,
+    ClipFiles,
     DatasetFormatError,
     MetadataRow,
     check_label2idx,
     image_size,
+    outside_root,
     read_metadata,
     scan_clip,
 )
@@ -100,6 +102,7 @@ def load_avsbench_semantic(
     binary: bool = False,
     skip_bad_clips: bool = False,
     dataset_name: str = "",
+    allow_outside_root: bool = False,
 ) -> List[dict]:
     """Read an AVSBench-semantic-format root into one dict per clip.
 
@@ -114,6 +117,8 @@ def load_avsbench_semantic(
         skip_bad_clips: leave out clips with missing files instead of raising; counted and logged.
             Metadata problems always raise.
         dataset_name: used in log messages.
+        allow_outside_root: accept clip folders that resolve outside ``root`` (symlinks); by
+            default such a clip is a problem (raised, or skipped with ``skip_bad_clips``).
 
     Returns:
         list of dicts with keys ``clip_id, subset, split, file_names, sem_seg_file_names,
@@ -138,7 +143,10 @@ def load_avsbench_semantic(
             dropped += 1
             continue
         clip_dir = os.path.join(root, row.subset, row.uid)
-        files = scan_clip(clip_dir, row.subset, row.split)
+        escape = None if allow_outside_root else outside_root(clip_dir, root)
+        files = scan_clip(clip_dir, row.subset, row.split) if escape is None else ClipFiles()
+        if escape is not None:
+            files.problems.append(("clip", escape))
         if not files.problems:
             try:
                 height, width = image_size(files.frames[0])
@@ -245,6 +253,7 @@ def register_avsbench_dataset(
     drop_novel: bool = False,
     binary: bool = False,
     skip_bad_clips: bool = False,
+    allow_outside_root: bool = False,
 ) -> None:
     """Register one dataset lazily: the root is read only by ``DatasetCatalog.get(name)``.
 
@@ -258,7 +267,7 @@ def register_avsbench_dataset(
             ``ovavss_d2/data/classes/`` or paths); ``split_file`` None makes every class base.
         drop_novel: leave out clips naming a novel class (open-vocabulary base training).
         binary: binary AVS dataset (sounding vs not).
-        skip_bad_clips: see ``load_avsbench_semantic``.
+        skip_bad_clips, allow_outside_root: see ``load_avsbench_semantic``.
     """
     root = os.fspath(root)
     classes = load_class_list(class_list)
@@ -278,6 +287,7 @@ def register_avsbench_dataset(
             binary=binary,
             skip_bad_clips=skip_bad_clips,
             dataset_name=name,
+            allow_outside_root=allow_outside_root,
         )
 
     DatasetCatalog.register(name, load)
@@ -293,6 +303,7 @@ def register_avsbench_semantic(
     split_file: PathLike = "avsbench_ov_split.json",
     name_prefix: str = "",
     skip_bad_clips: bool = False,
+    allow_outside_root: bool = False,
 ) -> List[str]:
     """Register AVSBench-semantic: every subset x split, and the open-vocabulary protocol.
 
@@ -304,7 +315,12 @@ def register_avsbench_semantic(
         the registered names.
     """
     names = []
-    common = dict(class_list=class_list, split_file=split_file, skip_bad_clips=skip_bad_clips)
+    common = dict(
+        class_list=class_list,
+        split_file=split_file,
+        skip_bad_clips=skip_bad_clips,
+        allow_outside_root=allow_outside_root,
+    )
     for subset in SUBSETS + ("all",):
         for split in SPLITS:
             name = f"{name_prefix}avss_{subset}_{split}"

@@ -186,6 +186,18 @@ def annotated_by_design(subset: str, split: str, t: int) -> bool:
     return not (subset == "v1s" and split == "train" and t > 0)
 
 
+def outside_root(clip_dir: str, root: str) -> Optional[str]:
+    """A problem message when ``clip_dir`` (a symlink, or below one) resolves outside ``root``."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(clip_dir)
+    if os.path.commonpath([real, real_root]) == real_root:
+        return None
+    return (
+        f"{clip_dir}: the clip folder resolves to '{real}', outside the dataset root "
+        f"'{real_root}' (a symlink?); DATASETS.ALLOW_SYMLINKS_OUTSIDE_ROOT True accepts it"
+    )
+
+
 def scan_clip(clip_dir: str, subset: str, split: str) -> ClipFiles:
     """List a clip folder's frames, labels and audio and collect structural problems.
 

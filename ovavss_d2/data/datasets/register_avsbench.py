@@ -106,24 +106,50 @@ def register_all_avss_synth(root: str) -> List[str]:
 
 
 def register_from_config(cfg) -> List[str]:
-    """Re-register the AVSBench-semantic datasets with ``cfg.DATASETS.CLASS_LIST`` / ``OV_SPLIT``
-    and ``cfg.DATASETS.SKIP_BAD_CLIPS`` when they differ from the defaults (call from ``setup()``).
+    """Re-register the AVSBench-semantic datasets (binary S4 / MS3 included) with the
+    ``cfg.DATASETS`` keys CLASS_LIST, OV_SPLIT, SKIP_BAD_CLIPS and ALLOW_SYMLINKS_OUTSIDE_ROOT
+    when they differ from the defaults (train_net.py and the demo call it from their setup).
 
     Returns:
         the re-registered names (empty when the config keeps the defaults).
     """
     d = cfg.DATASETS
-    if (d.CLASS_LIST, d.OV_SPLIT, d.SKIP_BAD_CLIPS) == (AVSBENCH_CLASS_LIST, AVSBENCH_SPLIT, False):
+    allow = bool(d.get("ALLOW_SYMLINKS_OUTSIDE_ROOT", False))
+    if (d.CLASS_LIST, d.OV_SPLIT, d.SKIP_BAD_CLIPS, allow) == (
+        AVSBENCH_CLASS_LIST,
+        AVSBENCH_SPLIT,
+        False,
+        False,
+    ):
         return []
     path = os.path.join(_ROOT, AVSBENCH_DIR)
     names = [f"avss_{a}_{s}" for a in SUBSETS + ("all",) for s in SPLITS]
     names += ["avsbench_ov_train_base", "avsbench_ov_val", "avsbench_ov_test"]
-    for name in names:
+    binary = [f"{p}_{s}" for p in _BINARY_AVSBENCH_SUBSETS for s in SPLITS]
+    for name in names + binary:
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)
     registered = register_avsbench_semantic(
-        path, class_list=d.CLASS_LIST, split_file=d.OV_SPLIT, skip_bad_clips=d.SKIP_BAD_CLIPS
+        path,
+        class_list=d.CLASS_LIST,
+        split_file=d.OV_SPLIT,
+        skip_bad_clips=d.SKIP_BAD_CLIPS,
+        allow_outside_root=allow,
     )
+    for prefix, subset in _BINARY_AVSBENCH_SUBSETS.items():  # S4 / MS3: binary, no split file
+        for split in SPLITS:
+            register_avsbench_dataset(
+                f"{prefix}_{split}",
+                path,
+                subsets=(subset,),
+                splits=(split,),
+                class_list=d.CLASS_LIST,
+                split_file=None,
+                binary=True,
+                skip_bad_clips=d.SKIP_BAD_CLIPS,
+                allow_outside_root=allow,
+            )
+            registered.append(f"{prefix}_{split}")
     logger.info(
         "re-registered %d AVSBench-semantic datasets with %s / %s",
         len(registered),

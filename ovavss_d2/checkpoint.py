@@ -1,0 +1,178 @@
+"""Checkpoint loading that cannot run code and refuses weights that leave the model unloaded.
+
+``OVAVSSCheckpointer`` is Detectron2's ``DetectionCheckpointer`` with three changes:
+
+- ``.pkl`` files (Detectron2 / Mask2Former model-zoo format) are read by :class:`SafeUnpickler`,
+  which admits only dicts, lists, tuples, strings, numbers and NumPy arrays;
+- ``.pth`` files are read with ``torch.load(..., weights_only=True)`` (explicit, whatever the
+  installed torch's default);
+- after loading, the share of parameter elements left unloaded (missing from the file or of
+  another shape) is compared with ``MODEL.CHECKPOINT.MAX_UNLOADED_SHARE``; beyond it, loading stops
+  with one :class:`CheckpointError` naming the missing and unexpected key groups.
+
+Unreadable files (missing, empty, truncated, corrupt, refused) raise :class:`CheckpointError`, a
+``ValueError`` whose message starts with the file name.
+"""
+
+import logging
+import pickle
+import zipfile
+from collections import Counter
+from typing import Any, Dict, Iterable
+
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+
+from .utils.preflight import weights_file_problem
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CheckpointError", "SafeUnpickler", "OVAVSSCheckpointer", "safe_pickle_load"]
+
+# (module, name) pairs a model-zoo pickle needs: NumPy arrays, dtypes and scalars, ordered dicts,
+# and the bytes helper that protocol-2 pickles of Python 3 use.
+_ALLOWED_GLOBALS = {
+    ("collections", "OrderedDict"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),  # protocol 5
+    ("numpy._core.numeric", "_frombuffer"),
+    ("_codecs", "encode"),
+}
+
+
+class CheckpointError(ValueError):
+    """A weights file that cannot be used; the message starts with the file name."""
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """Unpickler that builds only plain containers, strings, numbers and NumPy arrays."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module.startswith("numpy") and name.startswith("dtype") and len(name) > 5:
+            # NumPy 2 pickles dtypes as numpy.dtypes.Float32DType etc.
+            if module in ("numpy", "numpy.dtypes"):
+                return super().find_class(module, name)
+        if (module, name) in _ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"refused to load the global '{module}.{name}': a weights file holds only dicts, "
+            "lists, strings, numbers and NumPy arrays"
+        )
+
+
+def safe_pickle_load(f) -> Any:
+    """``pickle.load(f, encoding="latin1")`` through :class:`SafeUnpickler`."""
+    return SafeUnpickler(f, encoding="latin1").load()
+
+
+def _group(key: str, depth: int = 2) -> str:
+    return ".".join(key.split(".")[:depth])
+
+
+def _summarise(keys: Iterable[str], limit: int = 6) -> str:
+    groups = Counter(_group(k) for k in keys)
+    parts = [f"{g} ({n})" for g, n in groups.most_common(limit)]
+    if len(groups) > limit:
+        parts.append(f"... {len(groups) - limit} more groups")
+    return ", ".join(parts) if parts else "none"
+
+
+class OVAVSSCheckpointer(DetectionCheckpointer):
+    """``DetectionCheckpointer`` with safe file reading and a limit on unloaded parameters.
+
+    Args:
+        model, save_dir, checkpointables: as ``DetectionCheckpointer``.
+        max_unloaded_share: share (0..1) of parameter elements the loaded file may leave unset.
+    """
+
+    def __init__(self, model, save_dir: str = "", *, max_unloaded_share: float = 0.0, **kwargs):
+        super().__init__(model, save_dir, **kwargs)
+        if not 0.0 <= max_unloaded_share <= 1.0:
+            raise ValueError(
+                f"MODEL.CHECKPOINT.MAX_UNLOADED_SHARE must lie in [0, 1], got {max_unloaded_share}"
+            )
+        self.max_unloaded_share = float(max_unloaded_share)
+        self._current_file = ""
+
+    @classmethod
+    def from_config(cls, cfg, model, save_dir: str = "", **kwargs) -> "OVAVSSCheckpointer":
+        """Checkpointer with ``MODEL.CHECKPOINT.MAX_UNLOADED_SHARE`` of ``cfg``."""
+        share = cfg.MODEL.CHECKPOINT.MAX_UNLOADED_SHARE
+        return cls(model, save_dir, max_unloaded_share=share, **kwargs)
+
+    def _load_file(self, filename: str) -> Dict[str, Any]:
+        self._current_file = filename
+        problem = weights_file_problem(filename)
+        if problem is not None:
+            raise CheckpointError(f"{filename}: {problem}")
+        if filename.endswith(".pkl"):
+            try:
+                with open(filename, "rb") as f:
+                    data = safe_pickle_load(f)
+            except pickle.UnpicklingError as e:
+                if str(e).startswith("refused"):
+                    raise CheckpointError(f"{filename}: {e}") from None
+                raise CheckpointError(
+                    f"{filename}: not a readable pickle ({e}); truncated or corrupt?"
+                ) from None
+            except (EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
+                raise CheckpointError(
+                    f"{filename}: not a readable pickle ({type(e).__name__}: {e}); truncated or "
+                    "corrupt?"
+                ) from None
+            if not isinstance(data, dict):
+                raise CheckpointError(f"{filename}: holds a {type(data).__name__}, not a dict")
+            if "model" in data and "__author__" in data:  # Detectron2 model-zoo layout
+                logger.info("Reading a file from '%s'", data["__author__"])
+                return data
+            if "blobs" in data:  # Caffe2 detection models
+                data = data["blobs"]
+            data = {k: v for k, v in data.items() if not k.endswith("_momentum")}
+            return {"model": data, "__author__": "Caffe2", "matching_heuristics": True}
+        try:
+            loaded = torch.load(filename, map_location=torch.device("cpu"), weights_only=True)
+        except pickle.UnpicklingError as e:
+            first = str(e).strip().splitlines()
+            reason = next((line for line in first if "Unsupported" in line), first[0])
+            raise CheckpointError(
+                f"{filename}: refused by torch.load(weights_only=True): {reason.strip()}"
+            ) from None
+        except (EOFError, RuntimeError, OSError, zipfile.BadZipFile) as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CheckpointError(
+                f"{filename}: not a readable PyTorch checkpoint ({reason}); truncated or corrupt?"
+            ) from None
+        if not isinstance(loaded, dict):
+            raise CheckpointError(f"{filename}: holds a {type(loaded).__name__}, not a state dict")
+        if "model" not in loaded:
+            loaded = {"model": loaded}
+        return loaded
+
+    def _load_model(self, checkpoint: Any):
+        expected = {k: v.numel() for k, v in self.model.state_dict().items()}
+        incompatible = super()._load_model(checkpoint)
+        if incompatible is None:
+            return incompatible
+        wrong_shape = {k for k, *_ in incompatible.incorrect_shapes}
+        missing = set(incompatible.missing_keys) | wrong_shape
+        unloaded = [k for k in expected if k in missing and k not in ("pixel_mean", "pixel_std")]
+        total = sum(expected.values()) or 1
+        share = sum(expected[k] for k in unloaded) / total
+        if share > self.max_unloaded_share:
+            unexpected = [k for k in incompatible.unexpected_keys if k not in expected]
+            raise CheckpointError(
+                f"{self._current_file}: leaves {share:.1%} of the model's parameters unloaded "
+                f"(MODEL.CHECKPOINT.MAX_UNLOADED_SHARE {self.max_unloaded_share:g}); missing: "
+                f"{_summarise(k for k in unloaded if k not in wrong_shape)}; other shape: "
+                f"{_summarise(wrong_shape)}; unexpected: {_summarise(unexpected)}. Is it a "
+                "checkpoint of this config? Set MODEL.CHECKPOINT.MAX_UNLOADED_SHARE 1.0 to "
+                "fine-tune from partial weights"
+            )
+        if unloaded:
+            logger.info("%.1f%% of the parameters were not in %s", 100 * share, self._current_file)
+        return incompatible

@@ -1,0 +1,288 @@
+"""Checks of command-line inputs that run before torch and Detectron2 are imported.
+
+This module imports only the standard library and PyYAML, and nothing from ``ovavss_d2`` (whose
+package init imports torch): ``demo/demo.py`` and ``train_net.py`` load it by file path
+(:func:`load_by_path`), check their arguments and files, and only then import the heavy stack, so
+that an input error is reported within about a second. Every problem is an :class:`InputError`
+whose message starts with the file (or argument) it concerns.
+"""
+
+import argparse
+import importlib.util
+import os
+import sys
+import unicodedata
+import zipfile
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+__all__ = [
+    "InputError",
+    "load_by_path",
+    "training_parser",
+    "read_config_chain",
+    "parse_opts",
+    "config_value",
+    "weights_file_problem",
+    "check_weights",
+    "check_output_dir",
+    "check_device",
+    "check_input_file",
+    "split_vocabulary",
+    "clean_class_name",
+    "D2_DEFAULTS",
+]
+
+# Detectron2 0.6 defaults of the keys checked here (tests/test_launch.py compares them with
+# get_cfg(), so they cannot drift).
+D2_DEFAULTS = {"MODEL.DEVICE": "cuda", "MODEL.WEIGHTS": "", "OUTPUT_DIR": "./output"}
+
+
+class InputError(ValueError):
+    """A bad command-line input; the message starts with the file or argument concerned."""
+
+
+def load_by_path(name: str = "ovavss_d2_preflight"):
+    """This module, loaded from its file without running ``ovavss_d2/__init__.py``."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def training_parser(description: str = "") -> argparse.ArgumentParser:
+    """The options of Detectron2's ``default_argument_parser``, without importing Detectron2.
+
+    ``--dist-url`` defaults to ``auto`` (a free local port) on one machine.
+    """
+    parser = argparse.ArgumentParser(
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Clusters: run one command per machine with the same --num-machines N, its own "
+        "--machine-rank (0..N-1) and --dist-url tcp://HOST0:PORT naming machine 0. See "
+        "docs/RELIABILITY.md.",
+    )
+    parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="resume from OUTPUT_DIR/last_checkpoint (model, optimizer, scheduler, data position "
+        "and RNG states)",
+    )
+    parser.add_argument("--eval-only", action="store_true", help="perform evaluation only")
+    parser.add_argument("--num-gpus", type=int, default=1, help="processes per machine")
+    parser.add_argument("--num-machines", type=int, default=1, help="total number of machines")
+    parser.add_argument(
+        "--machine-rank", type=int, default=0, help="the rank of this machine (unique per machine)"
+    )
+    parser.add_argument(
+        "--dist-url",
+        default="auto",
+        help="initialization URL for multi-process training: 'auto' (one machine, a free port) or "
+        "tcp://IP_OF_MACHINE_0:PORT",
+    )
+    parser.add_argument(
+        "opts",
+        default=None,
+        nargs=argparse.REMAINDER,
+        help="modify config options at the end of the command, as KEY VALUE pairs",
+    )
+    return parser
+
+
+def _yaml():
+    import yaml  # PyYAML: light, and what yacs / fvcore parse configs with
+
+    return yaml
+
+
+def read_config_chain(path: str, _seen: Optional[List[str]] = None) -> Dict[str, Any]:
+    """The YAML of ``path`` merged over its ``_BASE_`` chain (values only, no defaults).
+
+    Raises:
+        InputError: a missing file, a YAML syntax error (with its line), a document that is not a
+            mapping, or a ``_BASE_`` cycle.
+    """
+    yaml = _yaml()
+    seen = list(_seen or [])
+    file = Path(path)
+    if not file.is_file():
+        where = f" (the _BASE_ of {seen[-1]})" if seen else ""
+        raise InputError(f"config file '{path}' not found{where}")
+    if str(file.resolve()) in seen:
+        raise InputError(f"{path}: _BASE_ cycle through {seen[-1]}")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise InputError(f"{path}: malformed YAML{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file (a YAML config was expected)") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a config is a YAML mapping, got a {type(data).__name__}")
+    base = data.pop("_BASE_", None)
+    if base is None:
+        return data
+    base_path = Path(os.path.expanduser(str(base)))
+    if not base_path.is_absolute():
+        base_path = file.parent / base_path
+    merged = read_config_chain(str(base_path), seen + [str(file.resolve())])
+    _merge(merged, data)
+    return merged
+
+
+def _merge(into: Dict[str, Any], new: Dict[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def parse_opts(opts: Optional[Sequence[str]]) -> Dict[str, str]:
+    """``KEY VALUE`` pairs of the command line as a dict (values as given).
+
+    Raises:
+        InputError: an odd number of items, or a key that is not dotted upper-case (a value given
+            without its key).
+    """
+    opts = list(opts or [])
+    if opts and opts[0] == "--":
+        opts = opts[1:]
+    if len(opts) % 2:
+        raise InputError(
+            f"--opts / trailing overrides: {len(opts)} items, but they come as KEY VALUE pairs "
+            f"(the last key {opts[-1]!r} has no value?)"
+        )
+    pairs = {}
+    for key, value in zip(opts[0::2], opts[1::2]):
+        if not key or key.startswith("-") or key != key.upper() or " " in key:
+            raise InputError(
+                f"--opts / trailing overrides: {key!r} is not a config key (KEY VALUE pairs "
+                "such as MODEL.WEIGHTS model.pth)"
+            )
+        pairs[key] = value
+    return pairs
+
+
+def config_value(chain: Dict[str, Any], opts: Dict[str, str], key: str) -> Any:
+    """The value of dotted ``key``: command line, else config chain, else Detectron2 default."""
+    if key in opts:
+        return _yaml().safe_load(opts[key]) if opts[key] else ""
+    node: Any = chain
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return D2_DEFAULTS.get(key)
+        node = node[part]
+    return node
+
+
+def weights_file_problem(path: str) -> Optional[str]:
+    """Why ``path`` cannot be a weights file, or None; reads only its header and zip directory."""
+    if not os.path.exists(path):
+        return "no such file"
+    if os.path.isdir(path):
+        return "is a folder, not a weights file"
+    size = os.path.getsize(path)
+    if size == 0:
+        return "the file is empty (0 bytes)"
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head.startswith(b"PK"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except zipfile.BadZipFile:
+            return f"an incomplete zip archive ({size} bytes): truncated download or copy?"
+        if not any(n.endswith("data.pkl") for n in names):
+            return "a zip archive without data.pkl: not a PyTorch checkpoint"
+        return None
+    if head[:1] == b"\x80" or head[:1] in (b"(", b"}", b"]"):
+        return None  # a pickle: its contents are checked when it is read
+    return f"neither a PyTorch checkpoint nor a pickle (it starts with {head!r})"
+
+
+def check_weights(path: str) -> None:
+    """Raise :class:`InputError` for a local weights file that cannot be read (URLs pass)."""
+    if not path or "://" in path:
+        return
+    problem = weights_file_problem(os.path.expanduser(path))
+    if problem is not None:
+        raise InputError(f"{path}: {problem} (MODEL.WEIGHTS)")
+
+
+def check_output_dir(path: str, what: str = "--output") -> None:
+    """Raise :class:`InputError` unless folder ``path`` exists or can be created and written."""
+    target = Path(os.path.expanduser(path)).absolute()
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{path}: {what} exists and is not a folder")
+    probe = target
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(f"{path}: {what} lies below the file '{probe}', which cannot hold folders")
+    if _read_only_fs(probe):
+        raise InputError(f"{path}: {what} lies on a read-only file system ('{probe}')")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: {what} cannot be written: no write permission on '{probe}'")
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def check_device(device: str) -> None:
+    """Refuse ``cuda`` devices on a machine without any GPU device node (no torch needed)."""
+    if not str(device).startswith("cuda"):
+        return
+    nodes = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/proc/driver/nvidia/gpus")
+    if not any(os.path.exists(n) for n in nodes):
+        raise InputError(
+            f"MODEL.DEVICE {device}: this machine has no GPU (no NVIDIA or ROCm device): add "
+            "MODEL.DEVICE cpu"
+        )
+
+
+def check_input_file(path: str, what: str) -> None:
+    """Raise :class:`InputError` unless ``path`` is a non-empty readable file."""
+    file = Path(path)
+    if not file.exists():
+        raise InputError(f"{what} '{path}' does not exist")
+    if not file.is_file():
+        raise InputError(f"{what} '{path}' is not a file")
+    if file.stat().st_size == 0:
+        raise InputError(f"{what} '{path}' is empty (0 bytes)")
+    if not os.access(file, os.R_OK):
+        raise InputError(f"{what} '{path}' cannot be read (permission denied)")
+
+
+def clean_class_name(name: str) -> str:
+    """``name`` without invisible format characters (zero-width space, BOM) and outer spaces."""
+    visible = "".join(c for c in name if unicodedata.category(c) != "Cf")
+    return " ".join(visible.split())
+
+
+def split_vocabulary(text: str, where: str = "--vocabulary") -> List[str]:
+    """Comma-separated class names; an empty name (``"dog,,violin"``) is an error."""
+    names = [clean_class_name(n) for n in text.split(",")]
+    if not any(names):
+        raise InputError(
+            f"{where}: the vocabulary is empty ({text!r}): give at least one class name"
+        )
+    empty = [i for i, n in enumerate(names) if not n]
+    if empty:
+        raise InputError(
+            f"{where}: class name {empty[0] + 1} of {len(names)} is empty ({text!r}): remove the "
+            "extra comma"
+        )
+    return names

@@ -1,0 +1,181 @@
+"""OVAVSSCheckpointer: weights files that cannot run code, and strict loading."""
+
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from torch import nn
+
+from ovavss_d2.checkpoint import CheckpointError, OVAVSSCheckpointer
+
+
+class Tiny(nn.Module):
+    """Two groups: a 'backbone' (8*4+8 = 40 elements) and a 'head' (2*8+2 = 18 elements)."""
+
+    def __init__(self, width: int = 8):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Linear(4, width))
+        self.head = nn.Linear(width, 2)
+
+
+class WriteMarker:
+    """A pickle payload that creates a file when unpickled by a plain unpickler."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _zoo_pkl(path, model: nn.Module, protocol: int) -> None:
+    """A file in the Detectron2 model-zoo layout: NumPy arrays under "model", "__author__"."""
+    weights = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    with open(path, "wb") as f:
+        pickle.dump(
+            {"model": weights, "__author__": "test", "matching_heuristics": True}, f, protocol
+        )
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_model_zoo_pkl_loads(tmp_path, protocol):
+    torch.manual_seed(0)
+    source = Tiny()
+    _zoo_pkl(tmp_path / "zoo.pkl", source, protocol)
+    target = Tiny()
+    OVAVSSCheckpointer(target).load(str(tmp_path / "zoo.pkl"))
+    for k, v in source.state_dict().items():
+        assert torch.equal(target.state_dict()[k], v), k
+
+
+def test_caffe2_style_pkl_loads(tmp_path):
+    # Caffe2 / ImageNet zoo files: a plain dict of NumPy arrays (momentum blobs dropped).
+    weights = {"w": np.ones((2, 2), np.float32), "w_momentum": np.zeros((2, 2), np.float32)}
+    with open(tmp_path / "c2.pkl", "wb") as f:
+        pickle.dump({"blobs": weights}, f, 2)
+    data = OVAVSSCheckpointer(Tiny())._load_file(str(tmp_path / "c2.pkl"))
+    assert set(data["model"]) == {"w"} and data["matching_heuristics"]
+
+
+def test_pkl_payload_refused(tmp_path):
+    marker = tmp_path / "marker"
+    path = tmp_path / "evil.pkl"
+    with open(path, "wb") as f:
+        pickle.dump({"model": {}, "__author__": WriteMarker(marker)}, f, 2)
+    with pytest.raises(CheckpointError, match=r"evil\.pkl: refused to load the global"):
+        OVAVSSCheckpointer(Tiny()).load(str(path))
+    assert not marker.exists()
+    # What Detectron2's own checkpointer does with it (the defect this guards against).
+    try:
+        DetectionCheckpointer(Tiny()).load(str(path))
+    except Exception:
+        pass
+    assert marker.exists()
+
+
+def test_pth_payload_refused(tmp_path):
+    marker = tmp_path / "marker"
+    path = tmp_path / "evil.pth"
+    torch.save({"model": Tiny().state_dict(), "extra": WriteMarker(marker)}, path)
+    with pytest.raises(CheckpointError, match=r"evil\.pth: refused by torch.load\(weights_only"):
+        OVAVSSCheckpointer(Tiny()).load(str(path))
+    assert not marker.exists()
+
+
+def test_torch_load_gets_weights_only(tmp_path, monkeypatch):
+    path = tmp_path / "ok.pth"
+    torch.save({"model": Tiny().state_dict()}, path)
+    calls = []
+    real = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    OVAVSSCheckpointer(Tiny()).load(str(path))
+    assert calls == [True]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "the file is empty"),
+        (b"hello world", "neither a PyTorch checkpoint nor a pickle"),
+        (None, "incomplete zip archive"),  # a truncated real checkpoint
+        (b"\x80\x02}q\x00(X", "not a readable pickle"),  # a truncated pickle
+    ],
+)
+def test_unreadable_files(tmp_path, content, message):
+    path = tmp_path / "bad.pkl" if content and content.startswith(b"\x80") else tmp_path / "w.pth"
+    if content is None:
+        torch.save({"model": Tiny().state_dict()}, path)
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message) as info:
+        OVAVSSCheckpointer(Tiny()).load(str(path))
+    assert str(info.value).startswith(str(path))
+
+
+def test_zip_without_data_pkl(tmp_path):
+    path = tmp_path / "w.pth"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("readme.txt", "not a checkpoint")
+    with pytest.raises(CheckpointError, match="without data.pkl"):
+        OVAVSSCheckpointer(Tiny()).load(str(path))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match="no such file"):
+        OVAVSSCheckpointer(Tiny())._load_file(str(tmp_path / "nope.pth"))
+
+
+def test_strict_loading_names_the_groups(tmp_path):
+    path = tmp_path / "backbone_only.pth"
+    torch.save({"model": Tiny().backbone.state_dict()}, path)  # keys "0.weight", "0.bias"
+    with pytest.raises(CheckpointError) as info:
+        OVAVSSCheckpointer(Tiny()).load(str(path))
+    text = str(info.value)
+    # All 58 elements unloaded: the keys lack the "backbone." prefix.
+    assert "100.0%" in text and "missing: backbone.0 (2), head.weight (1), head.bias (1)" in text
+    assert "unexpected: 0.weight (1), 0.bias (1)" in text
+
+
+def test_share_limit(tmp_path):
+    path = tmp_path / "partial.pth"
+    state = {k: v for k, v in Tiny().state_dict().items() if k.startswith("backbone.")}
+    torch.save({"model": state}, path)
+    with pytest.raises(CheckpointError, match=r"leaves 31\.0% of the model's parameters unloaded"):
+        OVAVSSCheckpointer(Tiny()).load(str(path))  # head: 18 of 58 elements
+    OVAVSSCheckpointer(Tiny(), max_unloaded_share=0.32).load(str(path))
+    with pytest.raises(CheckpointError):
+        OVAVSSCheckpointer(Tiny(), max_unloaded_share=0.30).load(str(path))
+
+
+def test_other_shapes_count_as_unloaded(tmp_path):
+    path = tmp_path / "wide.pth"
+    torch.save({"model": Tiny(width=16).state_dict()}, path)
+    with pytest.raises(CheckpointError, match=r"other shape: backbone\.0 \(2\), head\.weight"):
+        OVAVSSCheckpointer(Tiny(width=8)).load(str(path))
+
+
+def test_torchvision_resnet_refused(tmp_path):
+    torchvision = pytest.importorskip("torchvision")
+    path = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
+    with pytest.raises(CheckpointError, match="unexpected: .*layer"):
+        OVAVSSCheckpointer(Tiny()).load(str(path))
+
+
+def test_full_checkpoint_loads_without_error(tmp_path):
+    source = Tiny()
+    DetectionCheckpointer(source, save_dir=str(tmp_path)).save("model")
+    target = Tiny()
+    OVAVSSCheckpointer(target).load(os.path.join(tmp_path, "model.pth"))
+    assert torch.equal(target.head.weight, source.head.weight)
