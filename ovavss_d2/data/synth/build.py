@@ -8,6 +8,7 @@ Output (``root``)::
                         stopped second, gains, positions, v2 conditions), for analysis and debugging
     conditions.json     v2: uid -> the clip's recording conditions (SNR, noise kinds and files,
                         background and its pool, camera, colour, blur, JPEG quality, object areas)
+    noise_pools.json    v2: split -> its pool of noise recordings (absolute paths)
     v1s/<uid>/...       single-source clips; training clips only label frame 0, as AVSBench does
     v1m/<uid>/...       clips with 2-3 sources, 5 labelled frames
                         each clip: frames/0..4.jpg, labels_rgb/<t>.png, audio.wav
@@ -48,6 +49,7 @@ OUTPUTS = (
     "label2idx.json",
     "synth_info.jsonl",
     "conditions.json",
+    "noise_pools.json",
     "v1s",
     "v1m",
     VARIANTS_DIR,
@@ -236,6 +238,7 @@ def build_avss_synth(
     if version == 2:
         conditions = {row["uid"]: cond for row, _, cond in results}
         _write_json(root / "conditions.json", conditions)
+        write_noise_pools(root, media_pools)
         test = [(row, cond) for row, _, cond in results if row["split"] == "test"]
         for name, snr in variants.items():
             vroot = variant_root(root, name)
@@ -247,6 +250,15 @@ def build_avss_synth(
             }
             _write_json(vroot / "conditions.json", vcond)
     return {name: counts.get(name, 0) for name in SPLITS}
+
+
+def write_noise_pools(root: Path, pools: PoolIndex) -> None:
+    """``noise_pools.json``: split -> the noise recordings (absolute paths) of its pool, for
+    ``INPUT.AUDIO.AUGMENT.NOISE_PATH`` (the train pool) and for checking that pools are disjoint."""
+    _write_json(
+        Path(root) / "noise_pools.json",
+        {s: sorted(pools.offscreen[s] + pools.speech[s]) for s in pools.offscreen},
+    )
 
 
 def _write_json(path: Path, obj) -> None:
