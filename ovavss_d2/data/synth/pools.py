@@ -9,6 +9,7 @@ their name (``assign_pools``), so the test split never shows or plays one that t
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -141,6 +142,16 @@ def assign_pools(
     return pools
 
 
+def background_group(name: str) -> str:
+    """Photos of one scene form one group: stereo / flow pairs and numbered series (``aloeL`` and
+    ``aloeR``, ``rubberwhale1`` and ``rubberwhale2``, ``hfs/data/000``, ``data/home`` and
+    ``reg/home``) map to the same key, so they never end up in different pools."""
+    folder, stem = os.path.split(os.path.splitext(name)[0])
+    stem = re.sub(r"(?<=[a-z])[LRAB]$", "", stem)
+    stem = re.sub(r"[\d_-]+$", "", stem).lower()
+    return stem or folder
+
+
 def speech_group(path: str) -> str:
     """All spoken descriptions of one stamp (every language) form one group: ``dog_desc_fr.ogg``
     and ``dog_desc_de.ogg`` both map to ``.../dog``."""
@@ -195,7 +206,7 @@ def index_media_v2(
             f"that AVSS-Synth v2 mixes in as noise; {SETUP_HINT}"
         )
     name = media.name
-    bg_pools = assign_pools(backgrounds, group=name)
+    bg_pools = assign_pools(backgrounds, group=lambda p: background_group(name(p)))
     off_pools = assign_pools(offscreen, group=name)
     speech_pools = assign_pools(speech, group=lambda p: speech_group(name(p)))
     for i, split in enumerate(POOL_SPLITS):  # a bounded, name-ordered subset of each pool
@@ -217,6 +228,7 @@ __all__ = [
     "SKIMAGE_BACKGROUNDS",
     "PoolIndex",
     "assign_pools",
+    "background_group",
     "index_media_v2",
     "speech_group",
 ]
