@@ -1,4 +1,4 @@
-"""A tiny media tree laid out like Debian's Tux Paint stamps and a backgrounds folder (no package)."""
+"""A tiny media tree laid out like Tux Paint's stamps, and a backgrounds folder (no package)."""
 
 from pathlib import Path
 

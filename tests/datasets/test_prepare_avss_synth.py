@@ -52,7 +52,9 @@ def _digest(root: Path) -> dict:
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["v1", "v2"])
 def built(request, tmp_path_factory, media_dirs) -> Path:
-    return _build(tmp_path_factory.mktemp("synth") / "AVSS-Synth", media_dirs, version=request.param)
+    return _build(
+        tmp_path_factory.mktemp("synth") / "AVSS-Synth", media_dirs, version=request.param
+    )
 
 
 def _silent(obj: dict) -> set:
@@ -88,7 +90,9 @@ def test_class_list_and_split():
 
 def test_deterministic_and_independent_of_workers(built, media_dirs, tmp_path):
     version = 2 if (built / "conditions.json").exists() else 1
-    again = _build(tmp_path / "again", media_dirs, workers=2 if version == 2 else 1, version=version)
+    again = _build(
+        tmp_path / "again", media_dirs, workers=2 if version == 2 else 1, version=version
+    )
     assert _digest(again) == _digest(built)
     other = _build(tmp_path / "other", media_dirs, seed=1, version=version)
     assert _digest(other) != _digest(built)

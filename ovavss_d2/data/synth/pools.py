@@ -118,7 +118,10 @@ def _hash(name: str) -> str:
 
 
 def assign_pools(
-    items: Sequence[str], group=lambda s: s, fractions: Sequence[float] = POOL_FRACTIONS
+    items: Sequence[str],
+    group=lambda s: s,
+    fractions: Sequence[float] = POOL_FRACTIONS,
+    what: str = "items",
 ) -> Dict[str, List[str]]:
     """Split ``items`` into disjoint train / val / test pools, each non-empty when >= 3 groups.
 
@@ -128,7 +131,9 @@ def assign_pools(
     groups = sorted({group(i) for i in items}, key=_hash)
     n = len(groups)
     if n < len(POOL_SPLITS):
-        raise MediaError(f"need at least 3 distinct items to hold out per split, got {n}")
+        raise MediaError(
+            f"need at least 3 distinct {what} to hold out one pool per split, found {n}"
+        )
     cuts = [int(round(n * sum(fractions[: k + 1]))) for k in range(len(fractions))]
     cuts[0] = min(max(cuts[0], 1), n - 2)
     cuts[1] = min(max(cuts[1], cuts[0] + 1), n - 1)
@@ -206,9 +211,13 @@ def index_media_v2(
             f"that AVSS-Synth v2 mixes in as noise; {SETUP_HINT}"
         )
     name = media.name
-    bg_pools = assign_pools(backgrounds, group=lambda p: background_group(name(p)))
-    off_pools = assign_pools(offscreen, group=name)
-    speech_pools = assign_pools(speech, group=lambda p: speech_group(name(p)))
+    # curated photos: one scene per pool; a user's folder: one file per group
+    bg_group = (lambda p: background_group(name(p))) if backgrounds_dir is None else name
+    bg_pools = assign_pools(backgrounds, group=bg_group, what="background images")
+    off_pools = assign_pools(offscreen, group=name, what="off-screen recordings")
+    speech_pools = assign_pools(
+        speech, group=lambda p: speech_group(name(p)), what="spoken descriptions"
+    )
     for i, split in enumerate(POOL_SPLITS):  # a bounded, name-ordered subset of each pool
         kept = sorted(speech_pools[split], key=lambda p: _hash(name(p)))[: MAX_SPEECH_PER_POOL[i]]
         speech_pools[split] = sorted(kept)
