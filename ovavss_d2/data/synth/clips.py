@@ -380,6 +380,8 @@ def describe(plan: ClipPlan, media: MediaIndex) -> Dict:
     for obj in record["objects"]:
         obj["stamp"] = media.name(obj["stamp"])
         obj["sound"] = media.name(obj["sound"]) if obj["sound"] else None
+        if not obj["silent_seconds"]:  # v2 only: v1 records stay as they were
+            del obj["silent_seconds"]
     if record.get("visual") and record["visual"]["background"]:  # v2 (clips_v2.ClipPlanV2)
         record["visual"]["background"] = media.name(record["visual"]["background"])
     for comp in (record.get("audio") or {}).get("components", []):
