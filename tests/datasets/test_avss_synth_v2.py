@@ -229,3 +229,21 @@ def test_noise_helpers():
     assert parse_variants("clean, 20,snr7.5") == {"clean": None, "snr20": 20.0, "snr7.5": 7.5}
     with pytest.raises(ValueError, match="neither"):
         parse_variants("loud")
+
+
+def test_missing_noise_media_is_explained(media_dirs, tmp_path):
+    import shutil
+
+    from ovavss_d2.data.synth import MediaError
+
+    stamps = tmp_path / "stamps"
+    shutil.copytree(media_dirs[0], stamps, ignore=shutil.ignore_patterns("*_desc*"))
+    keys = list(load_class_list("avss_synth.txt").names[1:])
+    with pytest.raises(MediaError, match=r"spoken descriptions \(\*_desc\*.ogg: 0\).*setup.sh"):
+        index_media_v2(keys, stamps, media_dirs[1])
+    with pytest.raises(MediaError, match="at least 3 distinct background images"):
+        few = tmp_path / "few"
+        few.mkdir()
+        for name in ("a.jpg", "b.jpg"):
+            shutil.copyfile(next(media_dirs[1].glob("*.jpg")), few / name)
+        index_media_v2(keys, media_dirs[0], few)
