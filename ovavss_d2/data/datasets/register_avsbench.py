@@ -1,18 +1,19 @@
 """Predefined datasets under ``$DETECTRON2_DATASETS`` (default ``datasets/``), registered at import.
 
-==========================================  ==================  ==================================
-names                                       root                content
-==========================================  ==================  ==================================
-``avss_{v1s,v1m,v2,all}_{train,val,test}``  AVSBench-semantic   semantic, 70 classes
-``avsbench_ov_train_base``                  AVSBench-semantic   train clips naming no novel class
-``avsbench_ov_{val,test}``                  AVSBench-semantic   all clips of the split, 70 classes
-``avs_s4_{train,val,test}``                 AVSBench-semantic   binary, subset v1s (AVSBench S4)
-``avs_ms3_{train,val,test}``                AVSBench-semantic   binary, subset v1m (AVSBench MS3)
-``avss_synth_{train,val,test}``             AVSS-Synth          semantic (train: base classes only)
-``avs_synth_{train,val,test}``              AVSS-Synth          binary
-``avss_synth_test_{clean,snr20,snr10,snr5}``  AVSS-Synth/variants  test clips, other audio (v2)
-``avs_synth_test_{clean,snr20,snr10,snr5}``   AVSS-Synth/variants  the same, binary
-==========================================  ==================  ==================================
+==============================================  ===================  ==============================
+names                                           root                 content
+==============================================  ===================  ==============================
+``avss_{v1s,v1m,v2,all}_{train,val,test}``      AVSBench-semantic    semantic, 70 classes
+``avsbench_ov_train_base``                      AVSBench-semantic    train clips naming no novel
+                                                                     class
+``avsbench_ov_{val,test}``                      AVSBench-semantic    all clips of the split
+``avs_s4_{train,val,test}``                     AVSBench-semantic    binary, v1s (AVSBench S4)
+``avs_ms3_{train,val,test}``                    AVSBench-semantic    binary, v1m (AVSBench MS3)
+``avss_synth_{train,val,test}``                 AVSS-Synth           semantic (train: base only)
+``avs_synth_{train,val,test}``                  AVSS-Synth           binary
+``avss_synth_test_{clean,snr20,snr10,snr5}``    AVSS-Synth/variants  v2 test clips, other audio
+``avs_synth_test_{clean,snr20,snr10,snr5}``     AVSS-Synth/variants  the same, binary
+==============================================  ===================  ==============================
 
 Registration is lazy (no disk access under the root until ``DatasetCatalog.get``). The class list
 and split of AVSBench-semantic can be replaced from a config with ``register_from_config(cfg)``.
