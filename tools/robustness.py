@@ -76,7 +76,8 @@ def plot(
         if d in report and variant_snr(d) is not None and not math.isinf(variant_snr(d))
     )
     clean = [d for d in datasets if d in report and variant_snr(d) == math.inf]
-    drawn = [d for d in datasets if d in report and variant_snr(d) is None]
+    # the test split at its drawn SNRs (not another split such as val)
+    drawn = [d for d in datasets if d in report and variant_snr(d) is None and "_test" in d]
     xs = [snr for snr, _ in fixed]
     names = [d for _, d in fixed]
     clean_x = (max(xs) + 10) if xs else 30
