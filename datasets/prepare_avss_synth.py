@@ -2,12 +2,15 @@
 """Build AVSS-Synth, an offline audio-visual semantic segmentation benchmark (AVSBench format).
 
 Photo cut-outs of Debian's tuxpaint-stamps-default (their alpha channel is the mask) move over real
-background photographs (opencv-doc, scikit-image samples) while their own real recordings play.
-Each clip: 5 frames over 5 s, 1-3 sounding objects, 0-2 visible silent distractors, a sound may stop
-for a second (its object is background in that frame's label). See datasets/README.md.
+or procedural backgrounds while their own real recordings play. Each clip: 5 frames over 5 s, 1-3
+sounding objects, silent distractors, sources that stop or start within the clip. v2 (the default)
+adds a noise floor at a drawn SNR (stationary noise, off-screen speech babble and sounds), camera
+motion, colour / blur / JPEG variation, backgrounds and noise recordings held out per split, and
+robustness variants of the test split (clean, fixed SNRs). See datasets/README.md.
 
-    python datasets/prepare_avss_synth.py                        # ~200 clips, 224x224, seed 0
-    python datasets/prepare_avss_synth.py --train-clips 1000 --size 320x240 --output /data/synth
+    python datasets/prepare_avss_synth.py                        # v2: 1600 clips, 224x224, seed 0
+    python datasets/prepare_avss_synth.py --version 1 --output datasets/AVSS-Synth-v1   # v1
+    python datasets/prepare_avss_synth.py --train-clips 3000 --snr-range 5 30 --variants clean,0
 
 Needs the media packages: `bash scripts/setup.sh --media`.
 """
@@ -19,7 +22,13 @@ import sys
 import time
 from typing import Tuple
 
-from ovavss_d2.data.synth import DEFAULT_CLIPS, MediaError, build_avss_synth
+from ovavss_d2.data.synth import (
+    DEFAULT_CLIPS,
+    DEFAULT_CLIPS_V1,
+    MediaError,
+    build_avss_synth,
+    parse_variants,
+)
 
 
 def parse_size(text: str) -> Tuple[int, int]:
@@ -48,10 +57,34 @@ def get_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output", default=default_output(), help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same files")
+    parser.add_argument(
+        "--version", type=int, default=2, choices=(1, 2), help="benchmark version (see README)"
+    )
     for split in ("train", "val", "test"):
         parser.add_argument(
-            f"--{split}-clips", type=int, default=DEFAULT_CLIPS[split], help=f"{split} clips"
+            f"--{split}-clips",
+            type=int,
+            default=None,
+            help=f"{split} clips (v2: {DEFAULT_CLIPS[split]}, v1: {DEFAULT_CLIPS_V1[split]})",
         )
+    parser.add_argument(
+        "--snr-range",
+        type=float,
+        nargs=2,
+        default=(0.0, 30.0),
+        metavar=("LOW", "HIGH"),
+        help="v2: dB range of the drawn noise floor",
+    )
+    parser.add_argument(
+        "--variants",
+        default="clean,20,10,5",
+        help="v2: test variants, 'clean' and SNRs in dB, comma-separated ('' for none)",
+    )
+    parser.add_argument(
+        "--write-stems",
+        action="store_true",
+        help="v2: also write stems/<uid>/{sources,noise}.wav (float32) of every clip",
+    )
     parser.add_argument("--size", type=parse_size, default="224x224", help="frame WIDTHxHEIGHT")
     parser.add_argument("--sample-rate", type=int, default=16000, help="audio.wav sample rate")
     parser.add_argument(
@@ -67,8 +100,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="processes; the output does not depend on it (one is enough for a few hundred clips)",
+        default=min(2, os.cpu_count() or 1),
+        help="processes; the output does not depend on it",
     )
     parser.add_argument("--force", action="store_true", help="replace an earlier build")
     return parser
@@ -79,9 +112,21 @@ def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     log = logging.getLogger("prepare_avss_synth")
-    clips = {"train": args.train_clips, "val": args.val_clips, "test": args.test_clips}
+    defaults = DEFAULT_CLIPS if args.version == 2 else DEFAULT_CLIPS_V1
+    clips = {
+        s: defaults[s] if getattr(args, f"{s}_clips") is None else getattr(args, f"{s}_clips")
+        for s in ("train", "val", "test")
+    }
     if min(clips.values()) < 0:
         log.error("clip counts must not be negative")
+        return 2
+    try:
+        variants = parse_variants(args.variants)
+    except ValueError as e:
+        log.error("prepare_avss_synth: --variants: %s", e)
+        return 2
+    if args.snr_range[0] > args.snr_range[1]:
+        log.error("prepare_avss_synth: --snr-range LOW must not exceed HIGH")
         return 2
     start = time.perf_counter()
     try:
@@ -96,6 +141,10 @@ def main(argv=None) -> int:
             workers=max(1, args.workers),
             force=args.force,
             progress=True,
+            version=args.version,
+            snr_range=tuple(args.snr_range),
+            variants=variants,
+            write_stems=args.write_stems,
         )
     except (MediaError, FileExistsError) as e:
         log.error("prepare_avss_synth: %s", e)

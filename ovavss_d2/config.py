@@ -43,6 +43,30 @@ def _add_input_config(cfg: CN) -> None:
     # Frame t of a clip uses the patch starting at t * SECONDS_PER_FRAME seconds (AVSBench: 1 fps).
     cfg.INPUT.AUDIO.SECONDS_PER_FRAME = 1.0
 
+    # ---- training-time augmentation (ovavss_d2/data/augmentation.py), all off by default ----
+    # Waveform, before the log-mel front-end: time shift, noise mixed at a random SNR, gain.
+    cfg.INPUT.AUDIO.AUGMENT = CN()
+    cfg.INPUT.AUDIO.AUGMENT.ENABLED = False
+    # Noise recordings: a folder (wav / flac / ogg, searched recursively) or the generator's
+    # <AVSS-Synth>/noise_pools.json (its train pool); "" mixes no noise (gain and shift only).
+    cfg.INPUT.AUDIO.AUGMENT.NOISE_PATH = ""
+    cfg.INPUT.AUDIO.AUGMENT.NOISE_PROB = 0.8  # chance of mixing noise into a training clip
+    cfg.INPUT.AUDIO.AUGMENT.SNR_RANGE = (0.0, 30.0)  # dB, uniform
+    cfg.INPUT.AUDIO.AUGMENT.GAIN_DB_RANGE = (-6.0, 6.0)  # dB, uniform
+    cfg.INPUT.AUDIO.AUGMENT.MAX_SHIFT_SECONDS = 0.1  # shift either way, zero-filled
+    # Frames, drawn once per clip and applied to every frame (after resize / crop / flip).
+    cfg.INPUT.AUGMENT = CN()
+    cfg.INPUT.AUGMENT.COLOR_JITTER = CN()
+    cfg.INPUT.AUGMENT.COLOR_JITTER.ENABLED = False
+    cfg.INPUT.AUGMENT.COLOR_JITTER.BRIGHTNESS = (0.8, 1.2)  # intensity factor range
+    cfg.INPUT.AUGMENT.COLOR_JITTER.CONTRAST = (0.8, 1.2)
+    cfg.INPUT.AUGMENT.COLOR_JITTER.SATURATION = (0.8, 1.2)
+    cfg.INPUT.AUGMENT.SCALE_JITTER = CN()
+    cfg.INPUT.AUGMENT.SCALE_JITTER.ENABLED = False
+    cfg.INPUT.AUGMENT.SCALE_JITTER.MIN_SCALE = 0.75  # resize factor range (labels: nearest)
+    cfg.INPUT.AUGMENT.SCALE_JITTER.MAX_SCALE = 1.25
+    # ---- end of training-time augmentation ----
+
 
 def _add_dataset_config(cfg: CN) -> None:
     """Dataset-level keys (``DATASETS.*``)."""

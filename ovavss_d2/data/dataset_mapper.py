@@ -17,7 +17,14 @@ from detectron2.data import transforms as T
 from detectron2.structures import Instances
 from PIL import UnidentifiedImageError
 
-from .audio import AudioParams, load_frame_log_mel_patches
+from .audio import (
+    AudioParams,
+    frame_log_mel_patches,
+    load_frame_log_mel_patches,
+    prepare_waveform,
+    read_audio,
+)
+from .augmentation import build_frame_augmentations, build_waveform_augmentation
 from .labels import IGNORE_LABEL, read_label_map
 
 logger = logging.getLogger(__name__)
@@ -85,6 +92,7 @@ class AVSSDatasetMapper:
         audio_params: AudioParams = AudioParams(),
         ignore_label: int = IGNORE_LABEL,
         label_num_classes: Optional[int] = None,
+        waveform_augmentation: Optional[Callable] = None,
     ):
         """
         Args:
@@ -96,6 +104,8 @@ class AVSSDatasetMapper:
             ignore_label: label value of unannotated frames and pixels.
             label_num_classes: palette entries (``K+1``) of the label files, to reject colours
                 beyond the class list; None accepts any colour of the 256-entry palette.
+            waveform_augmentation: ``(N,) -> (N,)`` on the clip's mono waveform at the front-end
+                rate, before the log-mel patches (``augmentation.WaveformAugmentation``).
         """
         self.is_train = is_train
         self.augmentations = T.AugmentationList(augmentations)
@@ -104,6 +114,7 @@ class AVSSDatasetMapper:
         self.audio_params = audio_params
         self.ignore_label = ignore_label
         self.label_num_classes = label_num_classes
+        self.waveform_augmentation = waveform_augmentation
         mode = "training" if is_train else "inference"
         logger.info(f"[AVSSDatasetMapper] augmentations used in {mode}: {augmentations}")
 
@@ -112,6 +123,7 @@ class AVSSDatasetMapper:
         augs = utils.build_augmentation(cfg, is_train)  # [ResizeShortestEdge, RandomFlip (train)]
         if is_train and cfg.INPUT.CROP.ENABLED:
             augs.insert(1, T.RandomCrop(cfg.INPUT.CROP.TYPE, cfg.INPUT.CROP.SIZE))
+        augs += build_frame_augmentations(cfg, is_train)  # INPUT.AUGMENT (off by default)
         names = cfg.DATASETS.TRAIN if is_train else cfg.DATASETS.TEST
         metas = [MetadataCatalog.get(n) for n in names]
         counts = [m.label_num_classes for m in metas if hasattr(m, "label_num_classes")]
@@ -127,6 +139,7 @@ class AVSSDatasetMapper:
             "ignore_label": ignore.pop() if ignore else IGNORE_LABEL,
             # Several datasets: the largest palette bounds all of them.
             "label_num_classes": max(counts) if len(counts) == len(metas) and counts else None,
+            "waveform_augmentation": build_waveform_augmentation(cfg, is_train),
         }
 
     def _read_frame(self, path: str) -> np.ndarray:
@@ -199,10 +212,18 @@ class AVSSDatasetMapper:
         sem_seg = torch.from_numpy(np.stack(labels)).long()  # (T, H, W)
         annotated = torch.tensor([annotated_all[t] for t in indices], dtype=torch.bool)
 
-        # (4) audio: patch of each taken frame's second
-        audio = load_frame_log_mel_patches(
-            d["audio_file_name"], len(files), self.audio_params, indices
-        )
+        # (4) audio: patch of each taken frame's second (augmented waveform when configured)
+        if self.waveform_augmentation is None:
+            audio = load_frame_log_mel_patches(
+                d["audio_file_name"], len(files), self.audio_params, indices
+            )
+        else:
+            path = str(d["audio_file_name"])
+            wav, rate = read_audio(path)
+            wav = self.waveform_augmentation(prepare_waveform(wav, rate, self.audio_params, path))
+            audio = frame_log_mel_patches(
+                wav, self.audio_params.sample_rate, len(files), self.audio_params, indices, path
+            )
 
         # (5) set-prediction targets over the clip; unannotated frames are all ignore, so their
         # masks are all False

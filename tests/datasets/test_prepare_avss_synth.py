@@ -1,5 +1,5 @@
-"""AVSS-Synth generator: determinism, on-disk format, labelling rules, loading through the
-AVSBench-semantic loader. Runs on a tiny fake stamp folder built here (no Debian package needed)."""
+"""AVSS-Synth generator, v1 and v2: determinism, on-disk format, labelling rules, loading through
+the AVSBench-semantic loader. Runs on a tiny fake media tree (conftest.py; no Debian package)."""
 
 import csv
 import hashlib
@@ -26,44 +26,7 @@ SR = 16000
 COUNTS = {"train": 6, "val": 4, "test": 4}
 
 
-def _fake_stamp(path: Path, seed: int) -> None:
-    """A small RGBA cut-out: a coloured ellipse whose alpha channel is the mask."""
-    rng = np.random.default_rng(seed)
-    h, w = int(rng.integers(24, 40)), int(rng.integers(24, 40))
-    yy, xx = np.mgrid[:h, :w]
-    inside = ((yy - h / 2) / (h / 2)) ** 2 + ((xx - w / 2) / (w / 2)) ** 2 <= 1
-    rgba = np.zeros((h + 6, w + 6, 4), dtype=np.uint8)  # transparent margin, cropped by the loader
-    rgba[3:-3, 3:-3, :3] = rng.integers(0, 256, 3)
-    rgba[3:-3, 3:-3, 3] = np.where(inside, 255, 0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rgba, "RGBA").save(path)
-
-
-@pytest.fixture(scope="module")
-def media_dirs(tmp_path_factory):
-    """A stamps folder laid out like tuxpaint's (ogg and wav sounds) and a backgrounds folder."""
-    root = tmp_path_factory.mktemp("media")
-    stamps = root / "stamps"
-    for i, rel in enumerate(sorted(STAMP_CLASSES)):
-        _fake_stamp(stamps / rel, i)
-    for i, rel in enumerate(sorted(SOUND_CLASSES)):
-        t = np.arange(int(0.4 * 22050)) / 22050
-        wave = 0.5 * np.sin(2 * np.pi * (200 + 40 * i) * t)
-        path = stamps / rel
-        if i % 2:  # a same-named .wav stands in for the .ogg
-            path = path.with_suffix(".wav")
-        sf.write(path, wave.astype(np.float32), 22050)
-    # a spoken description next to a stamp must be ignored
-    sf.write(stamps / "animals/mammals/dogs/dog_desc.wav", np.zeros(100, np.float32), 22050)
-    backgrounds = root / "backgrounds"
-    backgrounds.mkdir()
-    rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)).save(backgrounds / "a.jpg")
-    Image.fromarray(rng.integers(0, 256, (80, 70), dtype=np.uint8)).save(backgrounds / "b.png")
-    return stamps, backgrounds
-
-
-def _build(out: Path, media_dirs, seed=0, workers=1) -> Path:
+def _build(out: Path, media_dirs, seed=0, workers=1, version=2) -> Path:
     stamps, backgrounds = media_dirs
     build_avss_synth(
         out,
@@ -74,6 +37,7 @@ def _build(out: Path, media_dirs, seed=0, workers=1) -> Path:
         stamps_dir=stamps,
         backgrounds_dir=backgrounds,
         workers=workers,
+        version=version,
     )
     return out
 
@@ -86,9 +50,16 @@ def _digest(root: Path) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory, media_dirs) -> Path:
-    return _build(tmp_path_factory.mktemp("synth") / "AVSS-Synth", media_dirs)
+@pytest.fixture(scope="module", params=[1, 2], ids=["v1", "v2"])
+def built(request, tmp_path_factory, media_dirs) -> Path:
+    return _build(
+        tmp_path_factory.mktemp("synth") / "AVSS-Synth", media_dirs, version=request.param
+    )
+
+
+def _silent(obj: dict) -> set:
+    """Seconds in which a sounding object is silent (v1: silent_second; v2: also silent_seconds)."""
+    return set(obj.get("silent_seconds") or []) | ({obj["silent_second"]} - {None})
 
 
 def _metadata(root: Path):
@@ -118,9 +89,12 @@ def test_class_list_and_split():
 
 
 def test_deterministic_and_independent_of_workers(built, media_dirs, tmp_path):
-    again = _build(tmp_path / "again", media_dirs, workers=2)
+    version = 2 if (built / "conditions.json").exists() else 1
+    again = _build(
+        tmp_path / "again", media_dirs, workers=2 if version == 2 else 1, version=version
+    )
     assert _digest(again) == _digest(built)
-    other = _build(tmp_path / "other", media_dirs, seed=1)
+    other = _build(tmp_path / "other", media_dirs, seed=1, version=version)
     assert _digest(other) != _digest(built)
 
 
@@ -159,17 +133,17 @@ def test_labelling_rules(built):
         distractors = [o for o in objects if not o["sounding"]]
         assert sorted(o["key"] for o in sounding) == sorted(row["a_obj"].split("_"))
         assert not {o["key"] for o in distractors} & {o["key"] for o in sounding}
-        assert len(distractors) <= 2
+        assert len(distractors) <= (3 if "visual" in record else 2)
         if row["split"] == "train":
             assert {o["key"] for o in objects} <= BASE  # novel objects are never even visible
         for t in range(NUM_FRAMES):
-            assert any(o["silent_second"] != t for o in sounding)  # something sounds every second
+            assert any(t not in _silent(o) for o in sounding)  # something sounds every second
             path = clip / "labels_rgb" / f"{t}.png"
             if not path.exists():
                 continue
             label = decode_label_rgb(np.asarray(Image.open(path).convert("RGB")), len(CLASSES))
             present = set(np.unique(label).tolist()) - {0}
-            expected = {CLASSES.index(o["key"]) for o in sounding if o["silent_second"] != t}
+            expected = {CLASSES.index(o["key"]) for o in sounding if t not in _silent(o)}
             assert present == expected
 
 
@@ -194,9 +168,9 @@ def test_loads_through_avsbench_loader(built):
         assert (d["height"], d["width"]) == (SIZE[1], SIZE[0]) and len(d["file_names"]) == 5
         if d["subset"] == "v1s" and d["split"] == "train":
             assert d["sem_seg_file_names"][1:] == [None] * 4
-    from detectron2.data import DatasetCatalog
+    from detectron2.data import DatasetCatalog, MetadataCatalog
 
-    name = "_test_avss_synth_tiny_train"
+    name = f"_test_avss_synth_tiny_train_{built.parent.name}"
     register_avsbench_dataset(
         name,
         built,
@@ -209,6 +183,7 @@ def test_loads_through_avsbench_loader(built):
         assert len(DatasetCatalog.get(name)) == COUNTS["train"]  # no training clip is dropped
     finally:
         DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
 
 
 def test_validates(built):
@@ -248,6 +223,8 @@ def test_missing_media_and_existing_output(media_dirs, tmp_path):
         str(media_dirs[0]),
         "--backgrounds-dir",
         str(media_dirs[1]),
+        "--workers",
+        "1",
     ]
     assert cli.main(args) == 0
     assert len(_metadata(out)) == 2

@@ -1,16 +1,19 @@
 """Predefined datasets under ``$DETECTRON2_DATASETS`` (default ``datasets/``), registered at import.
 
-==========================================  ==================  ==================================
-names                                       root                content
-==========================================  ==================  ==================================
-``avss_{v1s,v1m,v2,all}_{train,val,test}``  AVSBench-semantic   semantic, 70 classes
-``avsbench_ov_train_base``                  AVSBench-semantic   train clips naming no novel class
-``avsbench_ov_{val,test}``                  AVSBench-semantic   all clips of the split, 70 classes
-``avs_s4_{train,val,test}``                 AVSBench-semantic   binary, subset v1s (AVSBench S4)
-``avs_ms3_{train,val,test}``                AVSBench-semantic   binary, subset v1m (AVSBench MS3)
-``avss_synth_{train,val,test}``             AVSS-Synth          semantic (train: base classes only)
-``avs_synth_{train,val,test}``              AVSS-Synth          binary
-==========================================  ==================  ==================================
+==============================================  ===================  ==============================
+names                                           root                 content
+==============================================  ===================  ==============================
+``avss_{v1s,v1m,v2,all}_{train,val,test}``      AVSBench-semantic    semantic, 70 classes
+``avsbench_ov_train_base``                      AVSBench-semantic    train clips naming no novel
+                                                                     class
+``avsbench_ov_{val,test}``                      AVSBench-semantic    all clips of the split
+``avs_s4_{train,val,test}``                     AVSBench-semantic    binary, v1s (AVSBench S4)
+``avs_ms3_{train,val,test}``                    AVSBench-semantic    binary, v1m (AVSBench MS3)
+``avss_synth_{train,val,test}``                 AVSS-Synth           semantic (train: base only)
+``avs_synth_{train,val,test}``                  AVSS-Synth           binary
+``avss_synth_test_{clean,snr20,snr10,snr5}``    AVSS-Synth/variants  v2 test clips, other audio
+``avs_synth_test_{clean,snr20,snr10,snr5}``     AVSS-Synth/variants  the same, binary
+==============================================  ===================  ==============================
 
 Registration is lazy (no disk access under the root until ``DatasetCatalog.get``). The class list
 and split of AVSBench-semantic can be replaced from a config with ``register_from_config(cfg)``.
@@ -34,6 +37,11 @@ AVSBENCH_CLASS_LIST = "avsbench_semantic.txt"
 AVSBENCH_SPLIT = "avsbench_ov_split.json"
 SYNTH_CLASS_LIST = "avss_synth.txt"
 SYNTH_SPLIT = "avss_synth_split.json"
+
+# Robustness variants of the AVSS-Synth v2 test split (datasets/prepare_avss_synth.py --variants):
+# same frames and labels as avss_synth_test, other audio; each is a root of its own.
+SYNTH_VARIANTS = ("clean", "snr20", "snr10", "snr5")
+SYNTH_VARIANTS_DIR = "variants"
 
 # Binary AVS datasets read from the AVSBench-semantic layout: name prefix -> subset.
 _BINARY_AVSBENCH_SUBSETS = {"avs_s4": "v1s", "avs_ms3": "v1m"}
@@ -81,28 +89,33 @@ def register_all_avss_synth(root: str) -> List[str]:
     registered and ``DatasetCatalog.get`` raises an error naming the missing file.
     """
     path = os.path.join(root, SYNTH_DIR)
-    names = [f"avss_synth_{s}" for s in SPLITS] + [f"avs_synth_{s}" for s in SPLITS]
+    # (name, dataset root, split) of every registration
+    entries = [(f"avss_synth_{s}", path, s) for s in SPLITS]
+    entries += [(f"avs_synth_{s}", path, s) for s in SPLITS]
+    for v in SYNTH_VARIANTS:
+        vpath = os.path.join(path, SYNTH_VARIANTS_DIR, f"test_{v}")
+        entries += [(f"avss_synth_test_{v}", vpath, "test"), (f"avs_synth_test_{v}", vpath, "test")]
     try:
         resolve_data_file(SYNTH_CLASS_LIST)
         resolve_data_file(SYNTH_SPLIT)
     except FileNotFoundError as e:
         logger.debug("AVSS-Synth class files missing: %s", e)
-        for name in names:
-            _register_missing(name, path, str(e))
-        return names
-    for split in SPLITS:
-        common = dict(subsets=SUBSETS, splits=(split,), class_list=SYNTH_CLASS_LIST)
+        for name, dataset_root, _ in entries:
+            _register_missing(name, dataset_root, str(e))
+        return [name for name, _, _ in entries]
+    for name, dataset_root, split in entries:
+        binary = name.startswith("avs_synth")
         register_avsbench_dataset(
-            f"avss_synth_{split}",
-            path,
-            split_file=SYNTH_SPLIT,
-            drop_novel=split == "train",
-            **common,
+            name,
+            dataset_root,
+            subsets=SUBSETS,
+            splits=(split,),
+            class_list=SYNTH_CLASS_LIST,
+            split_file=None if binary else SYNTH_SPLIT,
+            binary=binary,
+            drop_novel=split == "train" and not binary,
         )
-        register_avsbench_dataset(
-            f"avs_synth_{split}", path, split_file=None, binary=True, **common
-        )
-    return names
+    return [name for name, _, _ in entries]
 
 
 def register_from_config(cfg) -> List[str]:

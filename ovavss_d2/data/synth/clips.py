@@ -47,10 +47,11 @@ class ObjectPlan:
     gain_db: float = 0.0
     sound_offset: float = 0.0  # start position in the looped recording, seconds
     sound_gap: float = 0.0  # pause between repetitions of the recording, seconds
+    silent_seconds: List[int] = field(default_factory=list)  # v2: late start / early stop
 
     def sounding_at(self, t: int) -> bool:
         """Whether the object is heard in second ``t`` (never for a distractor)."""
-        return self.sounding and self.silent_second != t
+        return self.sounding and self.silent_second != t and t not in self.silent_seconds
 
 
 @dataclass
@@ -83,13 +84,20 @@ def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
 
 
 def _sample_motion(
-    rng: np.random.Generator, stamp_hw: Tuple[int, int], size: Tuple[int, int]
+    rng: np.random.Generator,
+    stamp_hw: Tuple[int, int],
+    size: Tuple[int, int],
+    size_range: Optional[Tuple[float, float]] = None,
 ) -> Tuple[List[Tuple[float, float]], List[float]]:
-    """Start point, drift and size of one object over the T frames, kept inside the frame."""
+    """Start point, drift and size of one object over the T frames, kept inside the frame.
+
+    ``size_range``: sqrt(area) / min(H, W) range, drawn uniformly (default ``OBJECT_SIZE``); a
+    v2 range is drawn log-uniformly by the caller and passed as ``(s, s)``.
+    """
     width, height = size
     short = min(width, height)
     h, w = stamp_hw
-    base = rng.uniform(*OBJECT_SIZE) * short
+    base = rng.uniform(*(size_range or OBJECT_SIZE)) * short
     # an elongated stamp (bassoon, fire truck) must still fit: cap its longer side at 90%
     aspect = np.sqrt(w / h)
     base = min(base, 0.9 * width / aspect, 0.9 * height * aspect)
@@ -372,4 +380,10 @@ def describe(plan: ClipPlan, media: MediaIndex) -> Dict:
     for obj in record["objects"]:
         obj["stamp"] = media.name(obj["stamp"])
         obj["sound"] = media.name(obj["sound"]) if obj["sound"] else None
+        if not obj["silent_seconds"]:  # v2 only: v1 records stay as they were
+            del obj["silent_seconds"]
+    if record.get("visual") and record["visual"]["background"]:  # v2 (clips_v2.ClipPlanV2)
+        record["visual"]["background"] = media.name(record["visual"]["background"])
+    for comp in (record.get("audio") or {}).get("components", []):
+        comp["files"] = [media.name(f) for f in comp["files"]]
     return record

@@ -1,0 +1,120 @@
+"""Writing an AVSS-Synth v2 clip, and the robustness variants of the test split.
+
+A variant is a complete AVSBench-format root under ``<root>/variants/test_<name>/`` holding the
+test clips with the same frames and labels (hard links to the main build's files, copies where
+links are impossible) and other audio: ``clean`` (the sources alone: no noise, no off-screen
+sound) or ``snr<X>`` (the clip's own noise components rescaled to X dB).
+"""
+
+import io
+import os
+import shutil
+from pathlib import Path
+from typing import Dict, Optional
+
+import numpy as np
+
+from .clips import JPEG_QUALITY, NUM_FRAMES
+from .clips_v2 import PEAK, ClipPlanV2, noise_track, render_clip_v2, source_track
+from .noise import mix_at_snr
+
+VARIANTS_DIR = "variants"
+DEFAULT_VARIANTS: Dict[str, Optional[float]] = {
+    "clean": None,
+    "snr20": 20.0,
+    "snr10": 10.0,
+    "snr5": 5.0,
+}
+
+
+def variant_root(root: os.PathLike, name: str) -> Path:
+    """Root folder of the test variant ``name`` (``clean``, ``snr10``, ...)."""
+    return Path(root) / VARIANTS_DIR / f"test_{name}"
+
+
+def parse_variants(text: str) -> Dict[str, Optional[float]]:
+    """``"clean,20,10,5"`` -> ``{"clean": None, "snr20": 20.0, ...}`` (empty text: none)."""
+    out: Dict[str, Optional[float]] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if part == "clean":
+            out["clean"] = None
+            continue
+        try:
+            value = float(part.removeprefix("snr"))
+        except ValueError:
+            raise ValueError(f"variant '{part}' is neither 'clean' nor an SNR in dB") from None
+        out[f"snr{value:g}"] = value
+    return out
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists():
+        dst.unlink()
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _encode_png(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def write_clip_v2(
+    plan: ClipPlanV2,
+    root: os.PathLike,
+    size,
+    sample_rate: int,
+    class_index: Dict[str, int],
+    variants: Optional[Dict[str, Optional[float]]] = None,
+    write_stems: bool = False,
+) -> Dict[str, float]:
+    """Write the clip under ``root`` (and its variants for a test clip).
+
+    Writes ``<subset>/<uid>/{frames/<t>.jpg, labels_rgb/<t>.png, audio.wav}``; with
+    ``write_stems`` also ``stems/<uid>/{sources,noise}.wav`` (float32: the two parts of
+    ``audio.wav`` after peak limiting). Returns the SNR (dB) written per audio version.
+    """
+    import soundfile as sf
+    from PIL import Image
+
+    from ..class_lists import encode_label_rgb
+
+    root = Path(root)
+    rel = Path(plan.subset) / plan.uid
+    clip_dir = root / rel
+    (clip_dir / "frames").mkdir(parents=True, exist_ok=True)
+    (clip_dir / "labels_rgb").mkdir(parents=True, exist_ok=True)
+    frames, labels = render_clip_v2(plan, size, class_index)
+    quality = plan.visual.jpeg_quality if plan.visual else JPEG_QUALITY
+    for t in range(NUM_FRAMES):
+        Image.fromarray(frames[t]).save(clip_dir / "frames" / f"{t}.jpg", quality=quality)
+    num_classes = max(class_index.values()) + 1
+    for t in plan.annotated_frames():
+        rgb = encode_label_rgb(labels[t], num_classes)
+        (clip_dir / "labels_rgb" / f"{t}.png").write_bytes(_encode_png(rgb))
+
+    signal = source_track(plan, sample_rate)
+    noise = noise_track(plan.audio, sample_rate)
+    mix, sig, noi = mix_at_snr(signal, noise, plan.audio.snr_db, PEAK)
+    sf.write(clip_dir / "audio.wav", mix.astype(np.float32), sample_rate, subtype="PCM_16")
+    if write_stems:
+        stems = root / "stems" / plan.uid
+        stems.mkdir(parents=True, exist_ok=True)
+        sf.write(stems / "sources.wav", sig.astype(np.float32), sample_rate, subtype="FLOAT")
+        sf.write(stems / "noise.wav", noi.astype(np.float32), sample_rate, subtype="FLOAT")
+    written = {"": plan.audio.snr_db}
+    for name, snr in (variants or {}).items():
+        vdir = variant_root(root, name) / rel
+        for sub in ("frames", "labels_rgb"):
+            for f in sorted((clip_dir / sub).iterdir()):
+                _link_or_copy(f, vdir / sub / f.name)
+        vmix, _, _ = mix_at_snr(signal, noise, snr, PEAK)
+        sf.write(vdir / "audio.wav", vmix.astype(np.float32), sample_rate, subtype="PCM_16")
+        written[name] = snr
+    return written
