@@ -49,6 +49,6 @@ setup(
         "setuptools<81",
     ],
     extras_require={
-        "dev": ["pytest", "pytest-xdist", "black", "isort", "flake8"],
+        "dev": ["pytest", "pytest-xdist", "black", "isort", "flake8", "mutmut==3.8.1"],
     },
 )
