@@ -6,6 +6,7 @@ import pytest
 
 from ovavss_d2.utils.testing import make_fake_avsbench
 
+
 @pytest.fixture(scope="session")
 def fake_avsbench(tmp_path_factory):
     """Two clips per subset and split (train: one base-only, one with a novel class); read-only."""
