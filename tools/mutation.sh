@@ -29,8 +29,8 @@ format|ovavss_d2/data/datasets/avsbench_format.py|tests/data/test_dataset_format
 ensemble|ovavss_d2/modeling/open_vocab/ensemble.py ovavss_d2/modeling/meta_arch/vocabulary.py|tests/modeling/encoders/test_open_vocab_ensemble.py tests/modeling/meta_arch/test_query_scores.py tests/modeling/meta_arch/test_check_vocabulary.py|
 scoring|ovavss_d2/modeling/meta_arch/ovavss.py|tests/modeling/meta_arch/test_query_scores.py|ovavss_d2.modeling.meta_arch.ovavss.xǁOVAVSSǁ_[qb]*
 predictor|ovavss_d2/predictor.py|tests/demo/test_predictor.py tests/modeling/meta_arch/test_check_vocabulary.py|
-matcher|ovavss_d2/modeling/matcher.py|tests/modeling/test_matcher.py|
-criterion|ovavss_d2/modeling/criterion.py|tests/modeling/test_criterion.py|
+matcher|ovavss_d2/modeling/matcher.py|tests/modeling/test_matcher.py tests/modeling/test_losses_edges.py|
+criterion|ovavss_d2/modeling/criterion.py|tests/modeling/test_criterion.py tests/modeling/test_losses_edges.py|
 EOF
 )"
 

@@ -114,3 +114,10 @@ def test_criterion_keeps_its_settings_and_no_buffer_in_checkpoints():
     assert crit.eos_coef == 0.1
     assert crit.state_dict() == {}  # class weights are rebuilt from the config, never loaded
     torch.testing.assert_close(crit.objectness_weight, torch.tensor([1.0, 0.1]))
+
+
+def test_wrong_class_count_names_both_counts():
+    out = _outputs(0)
+    out["pred_logits"] = torch.randn(2, 3, 6)  # K+1 = 4 expected
+    with pytest.raises(ValueError, match=r"^pred_logits has 6 classes, the criterion expects "):
+        _criterion()(out, [_target([0]), _target([1])])
