@@ -46,9 +46,9 @@ def test_nanmean_over_subsets():
 
 
 def test_frame_averaged_scores_over_a_class_subset():
-    per_class, mean = frame_averaged_scores(np.array([1.0, 1.5, 0.0]), np.array([2, 3, 0]), [1])
-    np.testing.assert_allclose(per_class, [0.5, 0.5, np.nan])
-    assert mean == 0.5
+    per_class, mean = frame_averaged_scores(np.array([2.0, 1.5, 0.0]), np.array([2, 3, 0]), [1])
+    np.testing.assert_allclose(per_class, [1.0, 0.5, np.nan])
+    assert mean == 0.5  # class 1 only; over every class it would be 0.75
     _, mean_all = frame_averaged_scores(np.array([2.0, 0.5, 0.0]), np.array([2, 1, 0]))
     assert mean_all == 0.75
 
@@ -61,3 +61,5 @@ def test_threshold_sweep_ends():
     curve = fmeasure_curve(np.array([1.0, 1.0, 0.0]), gt, 0.3)
     assert curve.shape == (255,)  # AVSBench's 255 thresholds by default
     np.testing.assert_allclose(curve[1:], 1.0)
+    # at threshold 0 a score of 0 is foreground too (score >= t): P = 2/3, R = 1
+    assert curve[0] == pytest.approx(1.3 * (2 / 3) / (0.3 * (2 / 3) + 1))
