@@ -185,3 +185,20 @@ def test_scores_of_each_class_source(kwargs, expected):
 def test_base_mask_by_name():
     model = _model()
     assert model._base_mask([("Cat",), ("owl",), ("dog", "puppy")]).tolist() == [True, False, True]
+
+
+def test_scores_do_not_depend_on_the_clip_length():
+    """Clips of 3 frames: one score per query, not per frame."""
+    model = _model()
+    outputs = _outputs()
+    outputs["pred_masks"] = torch.zeros(2, 2, 3, 4, 4)
+    with torch.no_grad():
+        scores = model._query_scores(outputs, 1, CLIP_LOGITS, None)
+    torch.testing.assert_close(scores, EXPECTED, rtol=0, atol=1e-6)
+
+
+def test_base_classes_from_training_keys_or_prompts():
+    """A class is base when either its key or its prompt's display name was trained on."""
+    model = _model()
+    model.train_keys, model.train_prompts = ["cat"], [("dog",)]
+    assert model._base_mask(VOCAB).tolist() == [True, True, False]
