@@ -51,6 +51,14 @@ setup(
         "setuptools<81",
     ],
     extras_require={
-        "dev": ["pytest", "pytest-xdist", "black", "isort", "flake8"],
+        # linters pinned: .ci/run checks the formatting, which changes between their versions
+        "dev": [
+            "pytest",
+            "pytest-xdist",
+            "black==26.10.1",
+            "isort==9.0.2",
+            "flake8==7.5.0",
+            "mutmut==3.8.1",
+        ],
     },
 )

@@ -1,5 +1,6 @@
 """Optimizer of ovavss_d2 models (``SOLVER.*``): AdamW or SGD with a backbone learning-rate
 multiplier, no weight decay on norms and embeddings, and full-model gradient clipping."""
+
 import itertools
 from typing import Any, Dict, List
 

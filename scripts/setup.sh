@@ -4,19 +4,20 @@
 #   scripts/setup.sh            # venv, PyTorch, detectron2, ovavss_d2 (+ test tools)
 #   scripts/setup.sh --media    # also the Debian media packages used by the offline benchmark
 #
-# Environment: OVAVSS_VENV (default .venv), OVAVSS_CACHE (default ~/.cache/ovavss_d2, holds the
-# detectron2 sdist and the wheel built from it so later runs take seconds), PYTHON (default python3.11).
+# Environment: OVAVSS_VENV (default .venv), OVAVSS_D2_CACHE (default ~/.cache/ovavss_d2, holds the
+# detectron2 sdist and the wheel built from it so later runs take seconds, and the converted YAMNet
+# weights; the older name OVAVSS_CACHE is still read), PYTHON (default python3.11).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${OVAVSS_VENV:-$ROOT/.venv}"
-CACHE="${OVAVSS_CACHE:-$HOME/.cache/ovavss_d2}"
+CACHE="${OVAVSS_D2_CACHE:-${OVAVSS_CACHE:-$HOME/.cache/ovavss_d2}}"
 PYTHON="${PYTHON:-python3.11}"
 WITH_MEDIA=0
 for arg in "$@"; do
   case "$arg" in
     --media) WITH_MEDIA=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "setup: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done

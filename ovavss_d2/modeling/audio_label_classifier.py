@@ -11,6 +11,7 @@ the second. Its cosine similarity with the vocabulary's text embeddings gives a 
 of the clip's sounds that covers classes never seen in training, like CLIP's image tower does for
 pixels. OVAVSS uses it as a third member of its geometric ensemble (base / novel exponents).
 """
+
 from typing import List, Optional, Sequence, Tuple
 
 import torch

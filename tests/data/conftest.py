@@ -1,12 +1,10 @@
 """Fixtures of the data tests: tiny AVSBench-format datasets written by ovavss_d2.utils.testing."""
 
-import itertools
+import uuid
 
 import pytest
 
 from ovavss_d2.utils.testing import make_fake_avsbench
-
-_counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -18,5 +16,6 @@ def fake_avsbench(tmp_path_factory):
 
 @pytest.fixture
 def unique_prefix():
-    """A dataset-name prefix no other test uses (the catalogs are global to the process)."""
-    return f"t{next(_counter)}_"
+    """A dataset-name prefix no other test uses (the catalogs are global to the process, and a
+    process may run the tests twice, as mutmut does)."""
+    return f"t{uuid.uuid4().hex[:8]}_"

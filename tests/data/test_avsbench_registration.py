@@ -36,7 +36,10 @@ DICT_KEYS = {
 @pytest.fixture(scope="module")
 def registered(fake_avsbench):
     names = register_avsbench_semantic(fake_avsbench.root, name_prefix="reg_")
-    return fake_avsbench, names
+    yield fake_avsbench, names
+    for name in names:  # the catalogs are global: leave them as found
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
 
 
 def test_names(registered):

@@ -60,6 +60,18 @@ def test_batch_size_independence(datasets, helpers):
     assert helpers.run(evaluator, [single], [frames], 1) == pytest.approx(one_by_one)
 
 
+def test_reset_clears_statistics(datasets, helpers):
+    """Frames of an earlier run (all wrong) are gone after reset()."""
+    name = datasets.binary()
+    evaluator = AVSBinaryEvaluator(name)
+    wrong = datasets.clip([GT_1], binary=True)
+    evaluator.process([wrong], [[{"sem_seg": helpers.one_hot(1 - (GT_1 > 0), 3)}]])
+    evaluator.reset()
+    evaluator.process(*clips(datasets, helpers))
+    (res,) = evaluator.evaluate().values()
+    assert res == pytest.approx({"Mj": 100 * MJ, "F": 100 * F})
+
+
 def test_all_frames_empty_gt(datasets, helpers):
     name = datasets.binary()
     res = helpers.run(

@@ -1,4 +1,5 @@
 """AudioLabelClassifier: the clip's sounds named through the audio encoder's label names."""
+
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -52,17 +52,21 @@ def test_embedding_logits_and_max_over_synonyms():
 
 
 def test_geometric_ensemble_base_and_novel_exponents():
-    p_learned = torch.tensor([[0.25, 0.25]])
-    p_clip = torch.tensor([[1.0, 1.0]])
-    out = geometric_ensemble(p_learned, p_clip, torch.tensor([False, True]), alpha=0.5, beta=1.0)
-    # base: 0.25 ** 0.5 * 1 ** 0.5 = 0.5; novel: CLIP only = 1.0
-    torch.testing.assert_close(out, torch.tensor([[0.5, 1.0]]))
-    out = geometric_ensemble(
-        torch.tensor([0.8]), torch.tensor([0.2]), torch.tensor([False]), alpha=0.0
-    )
-    torch.testing.assert_close(out, torch.tensor([0.8]))
+    p_learned = torch.tensor([[0.25, 1 / 16]])
+    p_clip = torch.tensor([[0.04, 1 / 256]])
+    out = geometric_ensemble(p_learned, p_clip, torch.tensor([False, True]), alpha=0.5, beta=0.75)
+    # base: 0.25 ** 0.5 * 0.04 ** 0.5 = 0.1; novel: (1/16) ** 0.25 * (1/256) ** 0.75 = 1/2 * 1/64
+    torch.testing.assert_close(out, torch.tensor([[0.1, 1 / 128]]))
+    # beta = 1: the novel class from CLIP alone; alpha = 0: the base class from the learned alone
+    out = geometric_ensemble(p_learned, p_clip, torch.tensor([False, True]), alpha=0.0, beta=1.0)
+    torch.testing.assert_close(out, torch.tensor([[0.25, 1 / 256]]))
+    # probabilities are floored at eps before the powers
+    out = geometric_ensemble(torch.tensor([0.0]), torch.tensor([0.25]), torch.tensor([False]), 0.5)
+    torch.testing.assert_close(out, torch.tensor([(1e-8 * 0.25) ** 0.5]))
     with pytest.raises(ValueError):
         geometric_ensemble(p_learned, p_clip, torch.tensor([False, True]), alpha=1.5)
+    with pytest.raises(ValueError):
+        geometric_ensemble(p_learned, p_clip, torch.tensor([False, True]), alpha=0.5, beta=-0.1)
 
 
 def test_objectness():
