@@ -240,6 +240,26 @@ def alpha_paste(canvas: np.ndarray, rgba: np.ndarray, x: int, y: int):
     return window
 
 
+def paste_objects(
+    canvas: np.ndarray,
+    label: np.ndarray,
+    objects: Sequence[ObjectPlan],
+    t: int,
+    class_index: Dict[str, int],
+) -> None:
+    """Paste the objects' stamps of second ``t`` into ``canvas`` in place, in order (later ones in
+    front), and write their class where they sound (0 where silent) into ``label`` ``(H, W)``."""
+    for obj in objects:
+        rgba, x, y = _placed_stamp(obj, t)
+        window = alpha_paste(canvas, rgba, x, y)
+        if window is None:
+            continue
+        frame_sl, stamp_sl = window
+        label[frame_sl][rgba[stamp_sl][..., 3] >= 128] = (
+            class_index[obj.key] if obj.sounding_at(t) else 0
+        )
+
+
 def owner_maps(plan: ClipPlan, size: Tuple[int, int]) -> np.ndarray:
     """Which object is top-most at each pixel: ``(T, H, W)`` int, -1 where none."""
     width, height = size
@@ -289,14 +309,7 @@ def render_clip(
     labels = np.zeros((NUM_FRAMES, height, width), dtype=np.int64)
     for t in range(NUM_FRAMES):
         canvas = bg.copy()
-        for obj in plan.objects:
-            rgba, x, y = _placed_stamp(obj, t)
-            window = alpha_paste(canvas, rgba, x, y)
-            if window is None:
-                continue
-            frame_sl, stamp_sl = window
-            value = class_index[obj.key] if obj.sounding_at(t) else 0
-            labels[t][frame_sl][rgba[stamp_sl][..., 3] >= 128] = value
+        paste_objects(canvas, labels[t], plan.objects, t, class_index)
         frames[t] = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
     return frames, labels
 

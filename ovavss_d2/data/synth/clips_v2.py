@@ -24,8 +24,8 @@ from .clips import (
     _pick,
     _placed_stamp,
     _sample_motion,
-    alpha_paste,
     min_visible_fraction,
+    paste_objects,
 )
 from .conditions import (
     SNR_RANGE,
@@ -166,14 +166,7 @@ def render_clip_v2(
     labels = np.zeros((NUM_FRAMES, height, width), dtype=np.int64)
     for t in range(NUM_FRAMES):
         canvas = np.ascontiguousarray(canvases[t])
-        for obj in plan.objects:
-            rgba, x, y = _placed_stamp(obj, t)
-            window = alpha_paste(canvas, rgba, x, y)
-            if window is None:
-                continue
-            frame_sl, stamp_sl = window
-            value = class_index[obj.key] if obj.sounding_at(t) else 0
-            labels[t][frame_sl][rgba[stamp_sl][..., 3] >= 128] = value
+        paste_objects(canvas, labels[t], plan.objects, t, class_index)
         canvases[t] = canvas
     frames = apply_image_conditions(
         canvases, vis.brightness, vis.contrast, vis.saturation, vis.channel_gains, vis.blur_sigma
