@@ -336,7 +336,8 @@ class DemoRun:
             total = math.ceil(info.duration) if info.duration else None
         params = self.predictor.audio_params
         patch_seconds = params.patch_samples / params.sample_rate
-        selected = sample_frames(iter_frames(args.video), args.every_frame, patch_seconds)
+        decoded = self._note_decoded(iter_frames(args.video))
+        selected = sample_frames(decoded, args.every_frame, patch_seconds)
         pending: Deque[Tuple[int, float, np.ndarray]] = deque()  # frames awaiting their output
         items = self._model_inputs(selected, patch_seconds, pending)
         with VideoWriter(
@@ -393,11 +394,18 @@ class DemoRun:
                 pending.append((index, time, frame))
                 yield frame, patch
 
+    def _note_decoded(
+        self, frames: Iterable[Tuple[int, float, np.ndarray]]
+    ) -> Iterator[Tuple[int, float, np.ndarray]]:
+        """The decoded frames, passed on; the time of the last one is kept (video-length check)."""
+        for item in frames:
+            self.last_frame_time = item[1]
+            yield item
+
     def _write(self, item: Tuple[int, float, np.ndarray], output: Dict, writer) -> None:
         """One frame's results: label PNG, overlay frame and JSON record."""
         index, time, frame = item
         names = self.predictor.class_names
-        self.last_frame_time = time
         instances = select_instances(output["instances"], self.threshold)
         label_file = self.label_dir / f"{index:06d}.png"
         save_label_png(label_map(instances, *frame.shape[:2]), label_file)

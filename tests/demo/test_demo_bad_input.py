@@ -187,6 +187,23 @@ def test_video_shorter_than_its_container_claims(
     assert warnings and "4.00 s its container claims" in warnings[0], caplog.text[-2000:]
 
 
+def test_complete_video_gets_no_length_warning(
+    demo, predictor, make_video, files, tmp_path, tiny_config_file, caplog
+):
+    """One frame a second is segmented, but every frame is decoded: no false 'ends at' warning."""
+    video = make_video(tmp_path / "full.mp4", 4.0)
+    out = tmp_path / "out"
+    argv = _argv(["--video", str(video)], {**files, "cfg": str(tiny_config_file)}, out)
+    demo_logger = logging.getLogger("ovavss_d2.demo")
+    demo_logger.addHandler(caplog.handler)
+    try:
+        summary = demo.main(argv, predictor=predictor)
+    finally:
+        demo_logger.removeHandler(caplog.handler)
+    assert len(summary["frames"]) == 4
+    assert not [r for r in caplog.records if "before the" in r.getMessage()], caplog.text[-2000:]
+
+
 def test_resnet18_weights_refused_by_the_demo(demo, files, tmp_path):
     torchvision = pytest.importorskip("torchvision")
     weights = tmp_path / "resnet18.pth"
