@@ -125,6 +125,25 @@ def _sample_motion(
     ]
 
 
+def sample_object_keys(
+    rng: np.random.Generator,
+    pool: Sequence[str],
+    first_key: str,
+    p_single: float = P_SINGLE_SOURCE,
+    p_three: float = P_THREE_SOURCES,
+    distractor_probs: Sequence[float] = DISTRACTOR_PROBS,
+) -> Tuple[str, List[str], int]:
+    """AVSBench subset, object keys (sources first, then silent distractors) and source count."""
+    subset = "v1s" if rng.random() < p_single else "v1m"
+    num_sources = 1 if subset == "v1s" else (3 if rng.random() < p_three else 2)
+    num_distractors = int(rng.choice(len(distractor_probs), p=distractor_probs))
+    others = [k for k in pool if k != first_key]
+    picked = rng.permutation(len(others))[: num_sources - 1 + num_distractors]
+    keys = [first_key] + [others[i] for i in picked]
+    num_sources = min(num_sources, len(keys))
+    return subset, keys, num_sources
+
+
 def sample_clip(
     rng: np.random.Generator,
     uid: str,
@@ -144,13 +163,7 @@ def sample_clip(
         media: the media files of every class.
         size: ``(W, H)`` of the frames.
     """
-    subset = "v1s" if rng.random() < P_SINGLE_SOURCE else "v1m"
-    num_sources = 1 if subset == "v1s" else (3 if rng.random() < P_THREE_SOURCES else 2)
-    num_distractors = int(rng.choice(len(DISTRACTOR_PROBS), p=DISTRACTOR_PROBS))
-    others = [k for k in pool if k != first_key]
-    picked = rng.permutation(len(others))[: num_sources - 1 + num_distractors]
-    keys = [first_key] + [others[i] for i in picked]
-    num_sources = min(num_sources, len(keys))
+    subset, keys, num_sources = sample_object_keys(rng, pool, first_key)
 
     background = _pick(rng, media.backgrounds)
     bg_h, bg_w = load_background(background).shape[:2]

@@ -26,6 +26,7 @@ from .clips import (
     _sample_motion,
     min_visible_fraction,
     paste_objects,
+    sample_object_keys,
 )
 from .conditions import (
     SNR_RANGE,
@@ -90,13 +91,9 @@ def sample_clip_v2(
     snr_range: Tuple[float, float] = SNR_RANGE,
 ) -> ClipPlanV2:
     """Sample one v2 clip; backgrounds and noise come from ``pools`` of ``split``."""
-    subset = "v1s" if rng.random() < P_SINGLE_SOURCE else "v1m"
-    num_sources = 1 if subset == "v1s" else (3 if rng.random() < P_THREE_SOURCES else 2)
-    num_distractors = int(rng.choice(len(DISTRACTOR_PROBS), p=DISTRACTOR_PROBS))
-    others = [k for k in pool if k != first_key]
-    picked = rng.permutation(len(others))[: num_sources - 1 + num_distractors]
-    keys = [first_key] + [others[i] for i in picked]
-    num_sources = min(num_sources, len(keys))
+    subset, keys, num_sources = sample_object_keys(
+        rng, pool, first_key, P_SINGLE_SOURCE, P_THREE_SOURCES, DISTRACTOR_PROBS
+    )
 
     plan = ClipPlanV2(uid, split, subset, "", (0, 0, 0, 0), False, pool_split=split)
     plan.visual = sample_visual_conditions(
