@@ -298,14 +298,7 @@ def setup(args):
     """
     cfg = get_cfg()
     add_ovavss_config(cfg)
-    try:
-        cfg.merge_from_file(args.config_file)
-    except (KeyError, ValueError, AssertionError) as e:
-        raise preflight.InputError(f"{args.config_file}: {_first_line(e)}") from None
-    try:
-        cfg.merge_from_list(args.opts)
-    except (KeyError, ValueError, AssertionError) as e:
-        raise preflight.InputError(f"command-line overrides: {_first_line(e)}") from None
+    preflight.merge_config(cfg, args.config_file, args.opts, "command-line overrides")
     cfg.freeze()
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         raise preflight.InputError(f"MODEL.DEVICE {cfg.MODEL.DEVICE}: no GPU: add MODEL.DEVICE cpu")
@@ -313,11 +306,6 @@ def setup(args):
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="ovavss_d2")
     register_from_config(cfg)  # DATASETS.CLASS_LIST / OV_SPLIT / SKIP_BAD_CLIPS take effect
     return cfg
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
-    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
 def main(args):

@@ -182,14 +182,7 @@ def setup_cfg(args: argparse.Namespace):
     config_file = Path(args.config_file)
     if not config_file.is_file():
         raise FileNotFoundError(f"config file '{config_file}' not found")
-    try:
-        cfg.merge_from_file(str(config_file))
-    except (KeyError, ValueError, AssertionError) as e:
-        raise preflight.InputError(f"{config_file}: {_first_line(e)}") from None
-    try:
-        cfg.merge_from_list(args.opts)
-    except (KeyError, ValueError, AssertionError) as e:
-        raise preflight.InputError(f"--opts: {_first_line(e)}") from None
+    preflight.merge_config(cfg, config_file, args.opts, "--opts")
     if cfg.MODEL.DEVICE.startswith("cuda"):
         if not torch.cuda.is_available():
             raise preflight.InputError(
@@ -210,11 +203,6 @@ def setup_cfg(args: argparse.Namespace):
     cfg.freeze()
     register_from_config(cfg)  # DATASETS.CLASS_LIST / OV_SPLIT: the default vocabulary's classes
     return cfg
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
-    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
 def read_vocabulary(args: argparse.Namespace) -> Optional[List[str]]:

@@ -266,6 +266,25 @@ def check_input_file(path: str, what: str) -> None:
         raise InputError(f"{what} '{path}' cannot be read (permission denied)")
 
 
+def first_line(error: Exception) -> str:
+    """The first line of an exception's message (a KeyError's without its quotes)."""
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+def merge_config(cfg, config_file: str, opts: Sequence[str], opts_name: str) -> None:
+    """Merge ``config_file`` then ``opts`` into a yacs ``cfg``; a bad key or value raises one
+    :class:`InputError` naming the file, or ``opts_name`` for the overrides."""
+    try:
+        cfg.merge_from_file(str(config_file))
+    except (KeyError, ValueError, AssertionError) as e:
+        raise InputError(f"{config_file}: {first_line(e)}") from None
+    try:
+        cfg.merge_from_list(list(opts))
+    except (KeyError, ValueError, AssertionError) as e:
+        raise InputError(f"{opts_name}: {first_line(e)}") from None
+
+
 def clean_class_name(name: str) -> str:
     """``name`` without invisible format characters (zero-width space, BOM) and outer spaces."""
     visible = "".join(c for c in name if unicodedata.category(c) != "Cf")

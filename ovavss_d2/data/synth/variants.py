@@ -6,7 +6,6 @@ links are impossible) and other audio: ``clean`` (the sources alone: no noise, n
 sound) or ``snr<X>`` (the clip's own noise components rescaled to X dB).
 """
 
-import io
 import os
 import shutil
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from .clips import JPEG_QUALITY, NUM_FRAMES
+from .clips import JPEG_QUALITY, NUM_FRAMES, _encode_png
 from .clips_v2 import PEAK, ClipPlanV2, noise_track, render_clip_v2, source_track
 from .noise import mix_at_snr
 
@@ -55,14 +54,6 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copyfile(src, dst)
-
-
-def _encode_png(image: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG", optimize=False)
-    return buf.getvalue()
 
 
 def write_clip_v2(
