@@ -225,8 +225,6 @@ class VideoPredictor:
             track's class) and ``track_ids`` ``(N,)``, on the CPU.
         """
         images = self._check_frames(frames)
-        if audio_starts is not None and len(audio_starts) != len(images):
-            raise ValueError(f"{len(audio_starts)} audio start times for {len(images)} frames")
         patches = self.audio_patches(waveform, sample_rate, len(images), audio_starts)
         return list(self.stream(zip(images, patches), vocabulary=vocabulary))
 
