@@ -5,15 +5,17 @@ Shape letters: Q queries, T frames, K classes, h x w mask size, H x W resized (u
 Hp x Wp padded input size, H0 x W0 original frame size.
 """
 
-from typing import Dict, List, Tuple
+from functools import lru_cache
+from typing import Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from detectron2.structures import Instances
 
+from ..class_sources import ClipQueries
 from .postprocessing import paint_instances, select_instances, semantic_from_masks
 
-__all__ = ["clip_results", "frame_mask_logits", "resized_mask_probs"]
+__all__ = ["clip_queries", "clip_results", "frame_mask_logits", "resized_mask_probs"]
 
 Size = Tuple[int, int]
 
@@ -39,6 +41,41 @@ def resized_mask_probs(mask_logits: torch.Tensor, padded_size: Size, image_size:
             for t in range(mask_logits.shape[1])
         ],
         dim=1,
+    )
+
+
+def clip_queries(
+    outputs: Dict,
+    b: int,
+    frames: torch.Tensor,
+    vocabulary: Sequence[Tuple[str, ...]],
+    class_embeds: torch.Tensor,
+    is_base: torch.Tensor,
+    padded_size: Size,
+    image_size: Size,
+) -> ClipQueries:
+    """What the class sources see of clip ``b`` of a batch's decoder ``outputs``.
+
+    Args:
+        frames: uint8 ``(T, 3, H, W)`` the clip's resized frames (mapper ``images``).
+        class_embeds: ``(K, E)`` text embeddings of ``vocabulary``; ``is_base`` bool ``(K,)``.
+        padded_size, image_size: ``(Hp, Wp)`` of the batch, ``(H, W)`` of the clip's frames.
+    """
+    mask_logits = outputs["pred_masks"][b].float()  # (Q, T, h, w)
+
+    @lru_cache(maxsize=1)
+    def mask_probs() -> torch.Tensor:  # computed on first use; the sources see resized frames
+        return resized_mask_probs(mask_logits, padded_size, image_size)
+
+    return ClipQueries(
+        pred_embeds=outputs["pred_embeds"][b],
+        pred_objectness=outputs["pred_objectness"][b],
+        mask_probs=mask_probs,
+        frames=frames,
+        audio_embeds=outputs["audio_embeds"][b],
+        vocabulary=vocabulary,
+        class_embeds=class_embeds,
+        is_base=is_base,
     )
 
 

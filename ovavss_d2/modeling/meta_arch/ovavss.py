@@ -32,7 +32,6 @@ from torch import nn
 from ..audio_encoder import build_audio_encoder, encode_audio_frames
 from ..class_sources import (
     ClassSource,
-    ClipQueries,
     SourceWeights,
     build_class_sources,
     combine_evidence,
@@ -42,6 +41,7 @@ from ..criterion import OVAVSSSetCriterion
 from ..open_vocab import (
     EmbeddingClassifier,
     TextClassifierCache,
+    build_embedding_classifier,
     build_text_classifier_cache,
     objectness_from_logits,
 )
@@ -49,8 +49,8 @@ from ..pixel_decoder import build_pixel_decoder
 from ..text_encoder import build_text_encoder
 from ..transformer_decoder import build_transformer_decoder
 from .frozen_audio import drop_frozen_audio_keys, fill_frozen_audio_keys
-from .inference import clip_results, resized_mask_probs
-from .training import build_criterion, prepare_targets
+from .inference import clip_queries, clip_results
+from .training import build_criterion, prepare_targets, weighted_losses
 from .vocabulary import (
     VocabularyEntry,
     canonical_name,
@@ -181,15 +181,7 @@ class OVAVSS(nn.Module):
         )
         text_encoder = build_text_encoder(cfg)
         ov = cfg.MODEL.OVAVSS
-        embedding_classifier = None
-        if ov.CLASS_WEIGHT > 0:
-            embedding_classifier = EmbeddingClassifier(
-                in_dim=cfg.MODEL.TRANSFORMER_DECODER.EMBED_DIM,
-                embed_dim=text_encoder.dim,
-                hidden_dim=ov.EMBED_HEAD.HIDDEN_DIM,
-                temperature=ov.EMBED_HEAD.TEMPERATURE,
-                learn_temperature=ov.EMBED_HEAD.LEARN_TEMPERATURE,
-            )
+        embedding_classifier = build_embedding_classifier(cfg, text_encoder.dim)
         text_classifier = build_text_classifier_cache(cfg, text_encoder)
         class_sources, source_weights = build_class_sources(
             cfg,
@@ -296,7 +288,14 @@ class OVAVSS(nn.Module):
         images, audio, num_frames = self._preprocess(batched_inputs)
         outputs = self._decode(images.tensor, audio, num_frames)
         if self.training:
-            targets = self._prepare_targets(batched_inputs, images, num_frames)
+            targets = prepare_targets(
+                batched_inputs,
+                self.dataset_to_train,
+                self.train_keys,
+                tuple(images.tensor.shape[-2:]),
+                num_frames,
+                self.device,
+            )
             return self._losses(outputs, targets)
         records = self._clip_evidence(outputs, batched_inputs, images, num_frames)
         return [self.postprocess(record) for record in records]
@@ -344,22 +343,6 @@ class OVAVSS(nn.Module):
 
     # -- training ---------------------------------------------------------------------------------
 
-    def _prepare_targets(self, batched_inputs, images: ImageList, num_frames: int) -> List[Dict]:
-        """Criterion targets: training-vocabulary labels, masks padded to the batch, annotated."""
-        return prepare_targets(
-            batched_inputs,
-            self.dataset_to_train,
-            self.train_keys,
-            tuple(images.tensor.shape[-2:]),
-            num_frames,
-            self.device,
-        )
-
-    def _classify_all(self, outputs: Dict, class_embeds: torch.Tensor) -> None:
-        """Add ``pred_logits (B, Q, K+1)`` of the embedding classifier to every prediction set."""
-        for out in [outputs] + list(outputs.get("aux_outputs", [])):
-            out["pred_logits"] = self.embedding_classifier(out["pred_embeds"], class_embeds)
-
     def _losses(self, outputs: Dict, targets: List[Dict]) -> Dict[str, torch.Tensor]:
         if self.embedding_classifier is not None:
             if not self.train_prompts:
@@ -368,12 +351,9 @@ class OVAVSS(nn.Module):
                     "datasets with stuff_classes (and base_ids)"
                 )
             class_embeds = self.text_classifier.get(self.train_prompts).to(self.device)
-            self._classify_all(outputs, class_embeds)
-        if not self.deep_supervision:
-            outputs = {k: v for k, v in outputs.items() if k != "aux_outputs"}
-        losses = self.criterion(outputs, targets)
-        weights = self.criterion.weight_dict
-        return {k: v * weights[k] for k, v in losses.items() if weights.get(k, 0) > 0}
+            for out in [outputs] + list(outputs.get("aux_outputs", [])):  # pred_logits (B, Q, K+1)
+                out["pred_logits"] = self.embedding_classifier(out["pred_embeds"], class_embeds)
+        return weighted_losses(self.criterion, outputs, targets, self.deep_supervision)
 
     # -- inference --------------------------------------------------------------------------------
 
@@ -402,45 +382,24 @@ class OVAVSS(nn.Module):
         records = []
         for b, x in enumerate(batched_inputs):
             image_size = tuple(images.image_sizes[b * num_frames])
-            mask_logits = outputs["pred_masks"][b].float()  # (Q, T, h, w)
-            cache: Dict[str, torch.Tensor] = {}
-
-            def mask_probs(m=mask_logits, size=image_size, cache=cache) -> torch.Tensor:
-                if "probs" not in cache:  # sources see the resized frames: masks at that size
-                    cache["probs"] = resized_mask_probs(m, padded_size, size)
-                return cache["probs"]
-
-            clip = ClipQueries(
-                pred_embeds=outputs["pred_embeds"][b],
-                pred_objectness=outputs["pred_objectness"][b],
-                mask_probs=mask_probs,
-                frames=x["images"],
-                audio_embeds=outputs["audio_embeds"][b],
-                vocabulary=prompts,
-                class_embeds=class_embeds,
-                is_base=is_base,
+            clip = clip_queries(
+                outputs, b, x["images"], prompts, class_embeds, is_base, padded_size, image_size
             )
             evidence = {name: source(clip) for name, source in self.class_sources.items()}
-            p_obj = objectness_from_logits(outputs["pred_objectness"][b])  # (Q,)
+            p_obj = objectness_from_logits(clip.pred_objectness)  # (Q,)
             p_fg = foreground_probability(
-                p_obj,
-                evidence,
-                self.objectness_exponent,
-                self.background_exponent,
-                num_queries=mask_logits.shape[0],
+                p_obj, evidence, self.objectness_exponent, self.background_exponent, len(p_obj)
             )
+            out_size = (int(x.get("height", image_size[0])), int(x.get("width", image_size[1])))
             records.append(
                 {
                     "p_fg": p_fg.to(self.device),
                     "evidence": evidence,
                     "is_base": is_base,
-                    "mask_logits": mask_logits,
+                    "mask_logits": outputs["pred_masks"][b].float(),  # (Q, T, h, w)
                     "padded_size": padded_size,
                     "image_size": image_size,
-                    "output_size": (
-                        int(x.get("height", image_size[0])),
-                        int(x.get("width", image_size[1])),
-                    ),
+                    "output_size": out_size,
                 }
             )
         return records

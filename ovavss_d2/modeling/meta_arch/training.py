@@ -12,7 +12,7 @@ from detectron2.config import CfgNode
 from ..criterion import OVAVSSSetCriterion
 from ..matcher import HungarianMatcher
 
-__all__ = ["build_criterion", "prepare_targets"]
+__all__ = ["build_criterion", "prepare_targets", "weighted_losses"]
 
 
 def build_criterion(cfg: CfgNode, num_classes: int) -> OVAVSSSetCriterion:
@@ -108,3 +108,15 @@ def prepare_targets(
             {"labels": labels, "masks": padded, "annotated": torch.as_tensor(annotated).bool()}
         )
     return targets
+
+
+def weighted_losses(
+    criterion: OVAVSSSetCriterion, outputs: Dict, targets: List[Dict], deep_supervision: bool
+) -> Dict[str, torch.Tensor]:
+    """The criterion's losses times their ``weight_dict`` weights (those of weight 0 left out);
+    without ``deep_supervision`` the decoder's ``aux_outputs`` take no part."""
+    if not deep_supervision:
+        outputs = {k: v for k, v in outputs.items() if k != "aux_outputs"}
+    losses = criterion(outputs, targets)
+    weights = criterion.weight_dict
+    return {k: v * weights[k] for k, v in losses.items() if weights.get(k, 0) > 0}

@@ -4,7 +4,7 @@ classifier, CLIP visual classification and the ensemble functions; the class sou
 
 from .build import build_clip_visual_classifier, build_text_classifier_cache
 from .clip_visual import CLIPVisualClassifier
-from .embedding_classifier import EmbeddingClassifier
+from .embedding_classifier import EmbeddingClassifier, build_embedding_classifier
 from .ensemble import (
     embedding_logits,
     fold_objectness,
@@ -18,6 +18,7 @@ from .text_classifier import TextClassifierCache
 
 __all__ = [
     "build_clip_visual_classifier",
+    "build_embedding_classifier",
     "build_text_classifier_cache",
     "CLIPVisualClassifier",
     "EmbeddingClassifier",
