@@ -70,7 +70,7 @@ def _configured_sources(cfg: CfgNode) -> Dict[str, SourceWeights]:
         raise ValueError(f"MODEL.CLASS_SOURCES.NAMES lists a source twice: {names}")
     unknown = [n for n in names if n not in CLASS_SOURCE_REGISTRY]
     if unknown:
-        raise KeyError(
+        raise ValueError(
             f"MODEL.CLASS_SOURCES.NAMES: unknown class sources {unknown}; registered: "
             f"{registered_sources()}"
         )
