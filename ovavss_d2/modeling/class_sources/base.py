@@ -70,8 +70,8 @@ class ClassEvidence:
     """What one source says about a clip's queries."""
 
     probs: torch.Tensor  # (Q, K) or (Q, T, K) class probabilities (each row sums to 1 over K)
-    # bool (K,): the classes this source can speak about. Elsewhere its factor is left out of the
-    # ensemble (as if its weight were 0 for that class); None: all K.
+    # bool (K,): the classes this source can speak about. Elsewhere its factor in the ensemble is
+    # the uniform 1 / K (raised to its weight), whatever ``probs`` holds there; None: all K.
     speaks: Optional[torch.Tensor] = None
     # (Q,) probability that the query is no object at all, for sources that model it (the learned
     # classifier's background embedding); None for the others.

@@ -1,13 +1,11 @@
 """Fixtures of the class-source tests: stand-in model parts, a tiny random CLIP, a clip's
 queries."""
 
-
 import pytest
 import torch
 from detectron2.config import get_cfg
 
 from ovavss_d2 import add_ovavss_config
-
 
 
 @pytest.fixture
