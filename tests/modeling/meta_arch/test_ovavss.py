@@ -240,3 +240,27 @@ def test_base_logit_penalty_moves_mass_to_novel(model):
     assert (penalised[:, novel].sum(-1) > plain[:, novel].sum(-1)).all()
     # The foreground probability (row sums) does not change.
     torch.testing.assert_close(penalised.sum(-1), plain.sum(-1))
+
+
+def test_cached_evidence_reproduces_forward(model):
+    """forward in eval mode == postprocess(class_evidence): evidence cached once can be re-combined
+    offline with other source weights."""
+    model.eval()
+    clips = [make_clip(3, seed=11, original_size=(70, 90)), make_clip(3, seed=12)]
+    model.set_vocabulary(CLASSES[1:])
+    with torch.no_grad():
+        out = model(clips)
+    records = model.class_evidence(clips)
+    assert len(records) == 2
+    for record, clip_out in zip(records, out):
+        assert set(record["evidence"]) == set(model.class_sources) == {"learned", "audio_tags"}
+        q = record["p_fg"].shape[0]
+        assert record["mask_logits"].shape[:2] == (q, 3)
+        assert record["is_base"].tolist() == [c in (1, 2, 4) for c in range(1, len(CLASSES))]
+        assert record["image_size"] == (64, 80)
+        again = model.postprocess(record)
+        for a, b in zip(again, clip_out):
+            torch.testing.assert_close(a["sem_seg"], b["sem_seg"], rtol=0, atol=0)
+            assert torch.equal(a["instances"].pred_masks, b["instances"].pred_masks)
+            torch.testing.assert_close(a["instances"].scores, b["instances"].scores)
+    assert records[0]["output_size"] == (70, 90) and records[1]["output_size"] == (64, 80)
