@@ -362,6 +362,10 @@ def _add_class_sources_config(cfg: CN) -> None:
     # audio_tags a2, b2 (learned or CLIP alone: 1-a2, 1-b2). It equals the nested ensemble
     # (renormalised between the CLIP and audio steps) only when a2 == b2; otherwise approximately.
     cfg.MODEL.CLASS_SOURCES.NOVEL_WEIGHTS = []
+    # Subtracted from the ensemble's log-scores of base classes before the softmax over the
+    # vocabulary: calibrated stacking (generalized zero-shot) of the combined evidence, against the
+    # bias of the trained sources towards base classes. Tune on a validation split.
+    cfg.MODEL.CLASS_SOURCES.BASE_BIAS = 0.0
 
 
 # ---- end of class-evidence sources ---------------------------------------------------------------

@@ -9,11 +9,13 @@ grid of each source's base and novel exponent on the ``--objective`` metric; ``-
 the given weights with each source removed in turn.
 
     # choose on validation (writes output/tune/val/{evidence.pt,search.json})
-    python tools/tune_class_sources.py --config-file configs/avss_synth/ovavss_effnet_yamnet_minilm.yaml \\
+    python tools/tune_class_sources.py \\
+        --config-file configs/avss_synth/ovavss_effnet_yamnet_minilm.yaml \\
         --dataset avss_synth_val --output output/tune/val --search
-    # score fixed weights and the single-source ablations on another dataset
-    python tools/tune_class_sources.py --config-file configs/avss_synth/ovavss_effnet_yamnet_minilm.yaml \\
-        --dataset avss_synth_test --output output/tune/test --ablate
+    # score fixed weights, the single-source ablations and the baselines on another dataset
+    python tools/tune_class_sources.py \\
+        --config-file configs/avss_synth/ovavss_effnet_yamnet_minilm.yaml \\
+        --dataset avss_synth_test --output output/tune/test --ablate --baselines
 
 The weights come from the config (``MODEL.CLASS_SOURCES.*``); overrides go after the flags as
 ``KEY VALUE`` pairs. Everything is chosen on the dataset given; choose on validation only.
@@ -38,11 +40,12 @@ from tqdm import tqdm
 from ovavss_d2 import add_ovavss_config
 from ovavss_d2.data import build_dataset_mapper
 from ovavss_d2.evaluation import build_evaluator
-from ovavss_d2.modeling.class_sources import SourceWeights, combine_evidence
+from ovavss_d2.modeling.class_sources import SourceWeights
 
 logger = logging.getLogger("ovavss_d2.tune")
 
 DEFAULT_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+DEFAULT_BIAS_GRID = (0.0, 0.5, 1.0, 2.0, 3.0)
 
 
 def setup(args: argparse.Namespace):
@@ -57,8 +60,9 @@ def setup(args: argparse.Namespace):
 
 
 @torch.no_grad()
-def collect(cfg, model) -> List[Dict]:
-    """Per clip of ``cfg.DATASETS.TEST[0]``: its mapper dict (without tensors) and its evidence."""
+def collect(cfg, model, max_clips: int = 0) -> List[Dict]:
+    """Per clip of ``cfg.DATASETS.TEST[0]`` (the first ``max_clips``; 0: all): its mapper dict
+    without tensors and its class evidence."""
     loader = build_detection_test_loader(
         cfg, cfg.DATASETS.TEST[0], mapper=build_dataset_mapper(cfg, is_train=False)
     )
@@ -67,6 +71,8 @@ def collect(cfg, model) -> List[Dict]:
         for x, ev in zip(batch, model.class_evidence(batch)):
             inputs = {k: v for k, v in x.items() if not isinstance(v, torch.Tensor)}
             records.append({"inputs": inputs, "clip": ev})
+        if max_clips and len(records) >= max_clips:
+            break
     return records
 
 
@@ -102,6 +108,21 @@ def score_records(
     return dict(evaluator.evaluate()["sem_seg"])
 
 
+def score_all_background(cfg, records: Sequence[Dict]) -> Dict[str, float]:
+    """The all-background baseline: channel 0 is 1 at every pixel of every frame."""
+    evaluator = build_evaluator(cfg, cfg.DATASETS.TEST[0], output_folder=None)
+    evaluator.reset()
+    for record in records:
+        clip = record["clip"]
+        num_classes = int(clip["is_base"].numel())
+        height, width = clip["output_size"]
+        sem = torch.zeros(num_classes + 1, height, width)
+        sem[0] = 1.0
+        frames = [{"sem_seg": sem} for _ in range(clip["mask_logits"].shape[1])]
+        evaluator.process([record["inputs"]], [frames])
+    return dict(evaluator.evaluate()["sem_seg"])
+
+
 def _random_class_outputs(model, clip: Dict, generator: torch.Generator) -> List[Dict]:
     """``model.postprocess`` with each query's class distribution a random one-hot."""
     scores = model.query_scores(clip)
@@ -115,31 +136,48 @@ def _random_class_outputs(model, clip: Dict, generator: torch.Generator) -> List
 
 
 def coordinate_search(
-    score, weights: Dict[str, SourceWeights], grid: Sequence[float], rounds: int, objective: str
+    score,
+    weights: Dict[str, SourceWeights],
+    base_bias: float,
+    grid: Sequence[float],
+    bias_grid: Sequence[float],
+    rounds: int,
+    objective: str,
 ) -> List[Dict]:
-    """Coordinate descent: each (source, base / novel) exponent in turn over ``grid``."""
-    history = []
-    best = score(weights)[objective]
-    history.append({"weights": _plain(weights), objective: best})
+    """Coordinate descent: each source's base and novel exponent over ``grid``, then the base
+    bias over ``bias_grid``, for at most ``rounds`` rounds; ``score(weights, bias)`` is a result
+    dict. The last entry of the returned history holds the choice."""
+    best = score(weights, base_bias)[objective]
+    history = [{"weights": _plain(weights), "base_bias": base_bias, objective: best}]
     for _ in range(rounds):
         improved = False
         for name, part in itertools.product(list(weights), ("base", "novel")):
             for value in grid:
-                trial = dict(weights)
-                w = trial[name]
-                trial[name] = SourceWeights(
+                w = weights[name]
+                new = SourceWeights(
                     value if part == "base" else w.base, value if part == "novel" else w.novel
                 )
-                if trial[name] == w:
+                if new == w:
                     continue
-                result = score(trial)[objective]
-                history.append({"weights": _plain(trial), objective: result})
+                trial = dict(weights, **{name: new})
+                result = score(trial, base_bias)[objective]
+                history.append(
+                    {"weights": _plain(trial), "base_bias": base_bias, objective: result}
+                )
                 if result > best + 1e-6:
                     best, weights, improved = result, trial, True
-                    logger.info("%s %s=%.2f: %s %.2f", name, part, value, objective, best)
+                    logger.info("%s %s=%g: %s %.2f", name, part, value, objective, best)
+        for bias in bias_grid:
+            if bias == base_bias:
+                continue
+            result = score(weights, bias)[objective]
+            history.append({"weights": _plain(weights), "base_bias": bias, objective: result})
+            if result > best + 1e-6:
+                best, base_bias, improved = result, bias, True
+                logger.info("base_bias=%g: %s %.2f", bias, objective, best)
         if not improved:
             break
-    history.append({"chosen": _plain(weights), objective: best})
+    history.append({"chosen": _plain(weights), "base_bias": base_bias, objective: best})
     return history
 
 
@@ -154,16 +192,27 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--output", required=True, help="folder for evidence.pt and the JSON")
     parser.add_argument("--search", action="store_true", help="coordinate descent on the weights")
     parser.add_argument("--ablate", action="store_true", help="each source removed in turn")
+    parser.add_argument("--max-clips", type=int, default=0, help="only the first N clips (0: all)")
     parser.add_argument("--objective", default="hIoU", help="metric that --search maximises")
     parser.add_argument("--rounds", type=int, default=2, help="coordinate-descent rounds")
     parser.add_argument(
         "--grid", default=",".join(str(g) for g in DEFAULT_GRID), help="exponents tried"
+    )
+    parser.add_argument(
+        "--bias-grid",
+        default=",".join(str(g) for g in DEFAULT_BIAS_GRID),
+        help="MODEL.CLASS_SOURCES.BASE_BIAS values tried",
+    )
+    parser.add_argument(
+        "--baselines", action="store_true", help="also the random-class and all-background rows"
     )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE")
     args = parser.parse_args(argv)
     setup_logger(name="ovavss_d2")
     setup_logger(name="detectron2", abbrev_name="d2")
     cfg = setup(args)
+    # The evaluator logs a per-class table on every call; the search makes hundreds.
+    logging.getLogger("ovavss_d2.evaluation").setLevel(logging.WARNING)
     os.makedirs(args.output, exist_ok=True)
     model = build_model(cfg).eval()
     DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
@@ -173,37 +222,52 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         records = torch.load(cache, weights_only=False)
         logger.info("read the evidence of %d clips from %s", len(records), cache)
     else:
-        records = collect(cfg, model)
+        records = collect(cfg, model, args.max_clips)
         torch.save(records, cache)
         logger.info("wrote the evidence of %d clips to %s", len(records), cache)
 
-    weights = dict(model.source_weights)
-    report: Dict[str, object] = {"dataset": args.dataset, "weights": _plain(weights)}
-    report["results"] = score_records(cfg, model, records, weights)
+    weights, base_bias = dict(model.source_weights), model.base_bias
+    report: Dict[str, object] = {
+        "dataset": args.dataset,
+        "weights": _plain(weights),
+        "base_bias": base_bias,
+        "results": score_records(cfg, model, records, weights, base_bias),
+    }
     if args.search:
         grid = [float(g) for g in args.grid.split(",")]
+        bias_grid = [float(g) for g in args.bias_grid.split(",")]
 
-        def score(w):
-            return score_records(cfg, model, records, w)
+        def score(w, bias):
+            return score_records(cfg, model, records, w, bias)
 
-        report["search"] = coordinate_search(score, weights, grid, args.rounds, args.objective)
-        weights = {k: SourceWeights(*v) for k, v in report["search"][-1]["chosen"].items()}
-        report["chosen_results"] = score_records(cfg, model, records, weights)
+        history = coordinate_search(
+            score, weights, base_bias, grid, bias_grid, args.rounds, args.objective
+        )
+        report["search"] = history
+        weights = {k: SourceWeights(*v) for k, v in history[-1]["chosen"].items()}
+        base_bias = history[-1]["base_bias"]
+        report["chosen_results"] = score_records(cfg, model, records, weights, base_bias)
         names = list(weights)
         logger.info(
-            "chosen: MODEL.CLASS_SOURCES.NAMES %s BASE_WEIGHTS %s NOVEL_WEIGHTS %s",
+            "chosen: MODEL.CLASS_SOURCES.NAMES %s BASE_WEIGHTS %s NOVEL_WEIGHTS %s BASE_BIAS %g",
             names,
             [weights[n].base for n in names],
             [weights[n].novel for n in names],
+            base_bias,
         )
     if args.ablate:
         report["ablations"] = {
             f"without {name}": score_records(
-                cfg, model, records, {k: w for k, w in weights.items() if k != name}
+                cfg, model, records, {k: w for k, w in weights.items() if k != name}, base_bias
             )
             for name in weights
             if len(weights) > 1
         }
+    if args.baselines:
+        report["random_class"] = score_records(
+            cfg, model, records, weights, base_bias, random_seed=0
+        )
+        report["background"] = score_all_background(cfg, records)
     path = os.path.join(args.output, "search.json" if args.search else "results.json")
     with open(path, "w") as f:
         json.dump(report, f, indent=1)

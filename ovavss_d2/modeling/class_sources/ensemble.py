@@ -64,6 +64,7 @@ def combine_evidence(
     evidence: Mapping[str, ClassEvidence],
     weights: Mapping[str, SourceWeights],
     is_base: torch.Tensor,
+    base_bias: float = 0.0,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Weighted geometric ensemble of the sources' class distributions.
 
@@ -71,8 +72,11 @@ def combine_evidence(
         evidence: source name -> its evidence; ``probs`` ``(Q, K)`` or ``(Q, T, K)``.
         weights: source name -> its ``(base, novel)`` exponents (every evidence needs one).
         is_base: bool ``(K,)``.
+        base_bias: subtracted from the log-scores of base classes: calibrated stacking of the
+            ensemble, against the bias of a model towards the classes it was trained on.
     Returns:
-        ``(log_scores, p_cls)``: the unnormalised ``sum_s w_s * log p_s`` and its softmax over K,
+        ``(log_scores, p_cls)``: the unnormalised ``sum_s w_s * log p_s - base_bias * is_base``
+        and its softmax over K,
         both ``(Q, K)``, or ``(Q, T, K)`` when any source gives per-frame evidence.
     """
     if not evidence:
@@ -91,6 +95,8 @@ def combine_evidence(
         num_frames = per_frame[0].shape[1]
         terms = [t if t.dim() == 3 else t[:, None].expand(-1, num_frames, -1) for t in terms]
     log_scores = torch.stack(terms).sum(0)
+    if base_bias:
+        log_scores = log_scores - base_bias * is_base.to(log_scores.device).float()
     return log_scores, log_scores.softmax(-1)
 
 

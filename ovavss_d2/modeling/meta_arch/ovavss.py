@@ -81,6 +81,7 @@ class OVAVSS(nn.Module):
         embedding_classifier: Optional[EmbeddingClassifier],
         class_sources: Dict[str, ClassSource],
         source_weights: Dict[str, SourceWeights],
+        base_bias: float = 0.0,
         criterion: OVAVSSSetCriterion,
         train_vocabulary: Dict[str, object],
         test_vocabulary: Sequence[VocabularyEntry] = (),
@@ -110,6 +111,8 @@ class OVAVSS(nn.Module):
             class_sources: name -> class-evidence source, in ensemble order
                 (:func:`build_class_sources`); not modules: nothing of theirs is checkpointed.
             source_weights: name -> ``(base, novel)`` exponents of each source.
+            base_bias: subtracted from the ensemble's log-scores of base classes (calibrated
+                stacking; see :func:`combine_evidence`).
             criterion: set criterion; its ``weight_dict`` weights the losses.
             train_vocabulary: output of :func:`training_vocabulary`.
             test_vocabulary: default inference vocabulary (see :meth:`set_vocabulary`).
@@ -143,6 +146,7 @@ class OVAVSS(nn.Module):
             )
         self.class_sources = dict(class_sources)
         self.source_weights = dict(source_weights)
+        self.base_bias = float(base_bias)
         self.criterion = criterion
         self.deep_supervision = any(k.endswith("_0") for k in criterion.weight_dict)
         self.train_keys = list(train_vocabulary["keys"])
@@ -210,6 +214,7 @@ class OVAVSS(nn.Module):
             "embedding_classifier": embedding_classifier,
             "class_sources": class_sources,
             "source_weights": source_weights,
+            "base_bias": cfg.MODEL.CLASS_SOURCES.BASE_BIAS,
             "criterion": criterion,
             "train_vocabulary": train_vocabulary,
             "test_vocabulary": test_vocabulary,
@@ -407,14 +412,17 @@ class OVAVSS(nn.Module):
     def query_scores(self, record: Dict) -> torch.Tensor:
         """``(Q, K)`` (or per frame ``(Q, T, K)``) class scores ``p_fg * p_cls`` of a
         :meth:`class_evidence` record under the model's ``source_weights``."""
-        _, p_cls = combine_evidence(record["evidence"], self.source_weights, record["is_base"])
+        _, p_cls = combine_evidence(
+            record["evidence"], self.source_weights, record["is_base"], self.base_bias
+        )
         p_fg = record["p_fg"].to(p_cls.device)
         return p_fg.view(-1, *([1] * (p_cls.dim() - 1))) * p_cls
 
-    def postprocess(self, record: Dict) -> List[Dict]:
-        """Per-frame ``sem_seg`` and ``instances`` of one :meth:`class_evidence` record."""
+    def postprocess(self, record: Dict, scores: Optional[torch.Tensor] = None) -> List[Dict]:
+        """Per-frame ``sem_seg`` and ``instances`` of one :meth:`class_evidence` record (with
+        ``scores`` in place of :meth:`query_scores`, e.g. a baseline's)."""
         return clip_results(
-            self.query_scores(record),
+            self.query_scores(record) if scores is None else scores,
             record["mask_logits"],
             padded_size=record["padded_size"],
             image_size=record["image_size"],

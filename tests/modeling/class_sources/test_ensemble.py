@@ -103,3 +103,16 @@ def test_foreground_probability_by_hand():
     expected = torch.tensor([0.75**2 * 0.8, 0.5**2 * 0.5])
     torch.testing.assert_close(foreground_probability(p_obj, evidence, 0.5, 2.0, 2), expected)
     torch.testing.assert_close(foreground_probability(None, evidence, 0.5, 0.0, 2), torch.ones(2))
+
+
+def test_base_bias_lowers_only_base_log_scores_by_its_value():
+    probs = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]])
+    is_base = torch.tensor([True, True, False])
+    evidence = {"a": ClassEvidence(probs)}
+    weights = {"a": SourceWeights(1.0, 1.0)}
+    plain, _ = combine_evidence(evidence, weights, is_base)
+    biased, p_cls = combine_evidence(evidence, weights, is_base, base_bias=0.7)
+    assert torch.allclose(plain - biased, torch.tensor([0.7, 0.7, 0.0]).expand(2, 3))
+    # one source at weight 1: softmax(log p - 0.7 * base) by hand for the first query
+    by_hand = torch.tensor([0.5 * math.exp(-0.7), 0.3 * math.exp(-0.7), 0.2])
+    assert torch.allclose(p_cls[0], by_hand / by_hand.sum())
