@@ -48,7 +48,6 @@ def select_queries(scores: torch.Tensor, max_queries: int) -> torch.Tensor:
     return keep
 
 
-@CLASS_SOURCE_REGISTRY.register()
 class ImageTagsSource(ClassSource):
     """Class distribution of each query from a frozen ImageNet classifier's label names.
 
@@ -74,9 +73,9 @@ class ImageTagsSource(ClassSource):
         min_mask_pixels: int = 16,
         max_queries: int = 10,
         select_by: str = "objectness",
-        top_k: int = 10,
+        top_k: int = 20,
         logit_scale: float = 30.0,
-        speak_threshold: float = -1.0,
+        speak_threshold: float = 0.78,
     ):
         """
         Args:
@@ -226,3 +225,7 @@ class ImageTagsSource(ClassSource):
                 probs[chosen[seen]] = logits.softmax(-1)
         speaks = self.speaks(clip.vocabulary).to(device)
         return ClassEvidence(probs=probs.to(dtype), speaks=speaks)
+
+
+# Registered under its config name (not the class name) for MODEL.CLASS_SOURCES.NAMES.
+CLASS_SOURCE_REGISTRY._do_register(ImageTagsSource.name, ImageTagsSource)
