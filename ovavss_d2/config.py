@@ -501,7 +501,8 @@ def _add_reliability_config(cfg: CN) -> None:
 
 # ---- image tags ----
 def _add_image_tags_config(cfg: CN) -> None:
-    """The ``image_tags`` class source and the sound-tag filters (``MODEL.CLASS_SOURCES.*``).
+    """``image_tags`` (``MODEL.CLASS_SOURCES.IMAGE_TAGS.*``) and the sound-tag filters
+    (``MODEL.OVAVSS.AUDIO_LABELS.{SUPPRESS_TAGS,SECONDS,SECOND_WEIGHTS}``).
 
     See ``ovavss_d2/modeling/class_sources/{image_tags,tag_filters}.py`` and
     docs/CLASS_SOURCES.md (measurements behind the defaults).
@@ -538,10 +539,9 @@ def _add_image_tags_config(cfg: CN) -> None:
     # duck, rooster) were never named right (0 of 64 objects).
     c.SPEAK_THRESHOLD = 0.78
 
-    # Sound-tag filters (tag_filters.py), read by the audio_tags source; both off by default.
-    if "AUDIO_TAGS" not in cfg.MODEL.CLASS_SOURCES:
-        cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS = CN()
-    a = cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS
+    # Sound-tag filters (tag_filters.py), read by the audio_tags source next to its other keys
+    # (MODEL.OVAVSS.AUDIO_LABELS); both off by default (the clip mean of all tags).
+    a = cfg.MODEL.OVAVSS.AUDIO_LABELS
     # Tags whose scores are zeroed before naming ("": none; "default": the packaged list
     # ovavss_d2/data/classes/audioset_non_object_tags.txt; or a path to a list file).
     a.SUPPRESS_TAGS = ""

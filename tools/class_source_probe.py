@@ -44,8 +44,7 @@ from ovavss_d2.modeling.class_sources.imagenet_classifier import (
 from ovavss_d2.modeling.class_sources.tag_filters import (
     NON_OBJECT_TAGS_FILE,
     keep_tags,
-    per_query_logits,
-    per_query_second_weights,
+    query_sound_logits,
     read_tag_list,
     suppress_tags,
     tag_text_logits,
@@ -144,10 +143,8 @@ def probe(dataset: str, parts: dict, with_image: bool, limit: int) -> dict:
         for setting, suppress, seconds in AUDIO_VARIANTS:
             s = suppress_tags(scores, keep) if suppress else scores
             logits = tag_text_logits(s, label_embeds, class_embeds_audio, AUDIO_TOP_K, 30.0)
-            if seconds:
-                q_logits = per_query_logits(logits, per_query_second_weights(masks, seconds))
-            else:
-                q_logits = logits.mean(0, keepdim=True).expand(len(present), -1)
+            mode = "query_seconds" if seconds else "clip_mean"
+            q_logits = query_sound_logits(logits, len(present), mode, masks, seconds or "mass")
             tally.add(f"audio/{setting}", q_logits.argmax(-1), target, is_base, names)
         # image tags
         if with_image:

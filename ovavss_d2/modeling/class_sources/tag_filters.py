@@ -15,7 +15,7 @@ H x W mask size.
 
 import os
 from pathlib import Path
-from typing import List, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -25,9 +25,12 @@ __all__ = [
     "keep_tags",
     "per_query_logits",
     "per_query_second_weights",
+    "query_sound_logits",
     "read_tag_list",
     "suppress_tags",
+    "suppression_keep",
     "tag_text_logits",
+    "top_k_scores",
 ]
 
 NON_OBJECT_TAGS_FILE = str(
@@ -70,6 +73,27 @@ def suppress_tags(scores: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     return scores * keep.to(device=scores.device, dtype=scores.dtype)
 
 
+def suppression_keep(value: str, label_names: Sequence[str]) -> Optional[torch.Tensor]:
+    """bool ``(J,)`` keep-mask of a ``SUPPRESS_TAGS`` config value, or None for "" (no filter).
+
+    Args:
+        value: "" (none), "default" (:data:`NON_OBJECT_TAGS_FILE`) or a list file's path.
+        label_names: the tagger's J label names.
+    """
+    if not value:
+        return None
+    path = NON_OBJECT_TAGS_FILE if value == "default" else value
+    return keep_tags(label_names, read_tag_list(path), source=path)
+
+
+def top_k_scores(scores: torch.Tensor, top_k: int) -> torch.Tensor:
+    """``scores (..., J)`` with all but each row's ``top_k`` highest set to 0 (0: keep all)."""
+    if top_k and top_k < scores.shape[-1]:
+        top = scores.topk(top_k, dim=-1)
+        scores = torch.zeros_like(scores).scatter_(-1, top.indices, top.values)
+    return scores
+
+
 def tag_text_logits(
     scores: torch.Tensor,
     label_embeds: torch.Tensor,
@@ -89,9 +113,7 @@ def tag_text_logits(
     Returns:
         ``(..., K)`` logits.
     """
-    if top_k and top_k < scores.shape[-1]:
-        top = scores.topk(top_k, dim=-1)
-        scores = torch.zeros_like(scores).scatter_(-1, top.indices, top.values)
+    scores = top_k_scores(scores, top_k)
     sound = F.normalize(scores @ label_embeds.to(scores), dim=-1)  # (..., E)
     return logit_scale * sound @ class_embeds.to(scores).t()
 
@@ -129,3 +151,26 @@ def per_query_logits(second_logits: torch.Tensor, weights: torch.Tensor) -> torc
             f"{second_logits.shape[0]} seconds of logits for weights over {weights.shape[1]}"
         )
     return weights.to(second_logits) @ second_logits
+
+
+def query_sound_logits(
+    second_logits: torch.Tensor,
+    num_queries: int,
+    seconds: str = "clip_mean",
+    mask_probs: Optional[torch.Tensor] = None,
+    second_weights: str = "mass",
+) -> torch.Tensor:
+    """``(Q, K)`` sound logits of each query from the seconds' logits ``(T, K)``.
+
+    Args:
+        seconds: "clip_mean" (every query gets the mean over the T seconds) or "query_seconds"
+            (weights from ``mask_probs (Q, T, H, W)`` by :func:`per_query_second_weights`).
+    """
+    if seconds == "clip_mean":
+        return second_logits.mean(0, keepdim=True).expand(num_queries, -1)
+    if seconds != "query_seconds":
+        raise ValueError(f"SECONDS must be 'clip_mean' or 'query_seconds', got {seconds!r}")
+    if mask_probs is None or mask_probs.shape[0] != num_queries:
+        raise ValueError(f"query_seconds needs mask_probs of {num_queries} queries (Q, T, H, W)")
+    weights = per_query_second_weights(mask_probs, second_weights).to(second_logits.device)
+    return per_query_logits(second_logits, weights)

@@ -12,9 +12,12 @@ from ovavss_d2.modeling.class_sources.tag_filters import (
     keep_tags,
     per_query_logits,
     per_query_second_weights,
+    query_sound_logits,
     read_tag_list,
     suppress_tags,
+    suppression_keep,
     tag_text_logits,
+    top_k_scores,
 )
 
 TUXPAINT_STAMPS = "/usr/share/tuxpaint/stamps"
@@ -152,3 +155,27 @@ def test_suppression_on_real_clean_and_noisy_clips(yamnet_naming):
     p_noisy, p_noisy_sup = probs(noisy), probs(suppress_tags(noisy, keep))
     assert (p_noisy - p_noisy_sup).abs().max() > 0.05
     assert torch.allclose(p_noisy_sup.sum(), torch.tensor(1.0))
+
+
+def test_query_sound_logits_modes():
+    second_logits = torch.tensor([[3.0, 0.0], [0.0, 6.0]])  # (T=2, K=2)
+    masks = torch.zeros(2, 2, 1, 1)
+    masks[0, 0] = 1.0  # query 0 present in second 0 only, query 1 in both seconds
+    masks[1] = 0.5
+    mean = query_sound_logits(second_logits, 2)
+    assert torch.equal(mean, torch.tensor([[1.5, 3.0], [1.5, 3.0]]))
+    per_q = query_sound_logits(second_logits, 2, "query_seconds", masks)
+    assert torch.equal(per_q, torch.tensor([[3.0, 0.0], [1.5, 3.0]]))
+    with pytest.raises(ValueError, match="mask_probs of 3 queries"):
+        query_sound_logits(second_logits, 3, "query_seconds", masks)
+    with pytest.raises(ValueError, match="clip_mean"):
+        query_sound_logits(second_logits, 2, "per_second")
+
+
+def test_suppression_keep_values(tmp_path):
+    assert suppression_keep("", ["Dog", "Noise"]) is None
+    f = tmp_path / "mine.txt"
+    f.write_text("Noise\n")
+    assert suppression_keep(str(f), ["Dog", "Noise"]).tolist() == [True, False]
+    kept = top_k_scores(torch.tensor([[0.1, 0.5, 0.3]]), 2)
+    assert torch.equal(kept, torch.tensor([[0.0, 0.5, 0.3]]))
