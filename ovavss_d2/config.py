@@ -12,6 +12,7 @@ def add_ovavss_config(cfg: CN) -> None:
     _add_ovavss_model_config(cfg)
     _add_decoder_config(cfg)
     _add_open_vocab_config(cfg)
+    _add_class_sources_config(cfg)
     _add_tpavi_config(cfg)
     _add_solver_config(cfg)
     _add_evaluation_config(cfg)
@@ -171,7 +172,7 @@ def _add_ovavss_model_config(cfg: CN) -> None:
     cfg.MODEL.OVAVSS.EMBED_HEAD.LEARN_TEMPERATURE = True
 
     # Inference. A query's class scores are p_fg(q) * p_cls(q, k): p_cls is the geometric
-    # ensemble of the learned and CLIP classifiers (MODEL.OPEN_VOCAB.ENSEMBLE_ALPHA / _BETA) and
+    # ensemble of the class sources (MODEL.CLASS_SOURCES) and
     # p_fg = p_obj ** OBJECTNESS_EXPONENT * (1 - p_background) ** BACKGROUND_EXPONENT.
     cfg.MODEL.OVAVSS.TEST = CN()
     # Exponent of the objectness head's "sounding object" probability (applied when
@@ -335,6 +336,36 @@ def _add_open_vocab_config(cfg: CN) -> None:
     # Multiply class scores by the sound head's "sounding object" probability (the reference
     # ignores its trained sound head at inference).
     cfg.MODEL.OPEN_VOCAB.USE_OBJECTNESS = True
+
+
+# ---- class-evidence sources (ovavss_d2/modeling/class_sources/, issue 9a) ----------------------
+def _add_class_sources_config(cfg: CN) -> None:
+    """Active class-evidence sources and their ensemble weights (``MODEL.CLASS_SOURCES.*``).
+
+    ``p_cls(q, k) = softmax_k(sum_s w_s(k) * log p_s(q, k))``, ``w_s(k)`` the source's base weight
+    on training classes and its novel weight on the others (docs/DESIGN.md, "Class-evidence
+    sources"). A source's own knobs live in its own sub-node (``audio_tags``: still
+    ``MODEL.OVAVSS.AUDIO_LABELS.*``; ``clip_visual``: ``MODEL.OPEN_VOCAB.*``).
+    """
+    cfg.MODEL.CLASS_SOURCES = CN()
+    # Names in CLASS_SOURCE_REGISTRY, in ensemble order: "learned" (the trained embedding
+    # classifier), "clip_visual" (CLIP's image tower on the query masks), "audio_tags" (the clip's
+    # sound tags embedded as text), and any registered later. Empty: derived from the keys of
+    # earlier versions: learned if MODEL.OVAVSS.CLASS_WEIGHT > 0, clip_visual if
+    # MODEL.OPEN_VOCAB.CLIP_VISUAL_MODE != "none" and the text encoder has a CLIP image tower,
+    # audio_tags if MODEL.OVAVSS.AUDIO_LABELS.ENABLED, with the weights below derived too.
+    cfg.MODEL.CLASS_SOURCES.NAMES = []
+    # Exponent of each source of NAMES (aligned lists, >= 0) on base (training) classes ...
+    cfg.MODEL.CLASS_SOURCES.BASE_WEIGHTS = []
+    # ... and on novel classes. With NAMES empty, a, b = MODEL.OPEN_VOCAB.ENSEMBLE_ALPHA / _BETA
+    # and a2, b2 = MODEL.OVAVSS.AUDIO_LABELS.ALPHA / BETA give the flat product of the old nested
+    # ensemble: learned (1-a)(1-a2) base, (1-b)(1-b2) novel; clip_visual a(1-a2), b(1-b2);
+    # audio_tags a2, b2 (learned or CLIP alone: 1-a2, 1-b2). It equals the nested ensemble
+    # (renormalised between the CLIP and audio steps) only when a2 == b2; otherwise approximately.
+    cfg.MODEL.CLASS_SOURCES.NOVEL_WEIGHTS = []
+
+
+# ---- end of class-evidence sources ---------------------------------------------------------------
 
 
 def _add_tpavi_config(cfg: CN) -> None:

@@ -130,7 +130,7 @@ def test_named_clip_model_offline(train_net, tmp_path, monkeypatch):
     import urllib.error
     import urllib.request
 
-    from ovavss_d2.modeling import clip_loader
+    from ovavss_d2.modeling.text_encoder import clip_loader
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")

@@ -60,15 +60,15 @@ class AllBackground(nn.Module):
 def randomise_classes(model: nn.Module, seed: int) -> None:
     """Replace the model's class distribution by a random one-hot per query (per clip)."""
     generator = torch.Generator().manual_seed(seed)
-    scores_of = model._query_scores
+    scores_of = model.query_scores
 
-    def random_scores(outputs, b, frames, clip_masks):
-        scores = scores_of(outputs, b, frames, clip_masks)  # (Q, K) = p_fg * p_cls
+    def random_scores(record):
+        scores = scores_of(record)  # (Q, K) = p_fg * p_cls
         p_fg = scores.sum(-1, keepdim=True)  # p_cls sums to 1 over the K classes
-        labels = torch.randint(scores.shape[1], (scores.shape[0],), generator=generator)
-        return p_fg * F.one_hot(labels, scores.shape[1]).to(scores)
+        labels = torch.randint(scores.shape[-1], (scores.shape[0],), generator=generator)
+        return p_fg * F.one_hot(labels, scores.shape[-1]).to(scores)
 
-    model._query_scores = random_scores
+    model.query_scores = random_scores
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """The out-of-the-box model: the default config with its packaged checkpoint, no download."""
 
 import numpy as np
+import pytest
 import torch
 
 from ovavss_d2.predictor import DEFAULT_WEIGHTS, VideoPredictor, get_default_cfg
@@ -20,3 +21,34 @@ def test_default_model_loads_its_checkpoint_and_runs():
     frames = [rng.integers(0, 255, (90, 120, 3), dtype=np.uint8) for _ in range(2)]
     outputs = predictor(frames, 0.1 * rng.standard_normal(32000).astype(np.float32), 16000)
     assert [out["sem_seg"].shape for out in outputs] == [(3, 90, 120)] * 2
+
+
+def test_shipped_checkpoint_has_exactly_the_default_models_keys():
+    """No missing and no unexpected keys: the class sources moved, the state dict did not."""
+    from detectron2.modeling import build_model
+
+    model = build_model(get_default_cfg())
+    saved = torch.load(DEFAULT_WEIGHTS, map_location="cpu")["model"]
+    result = model.load_state_dict(saved, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    assert any(k.startswith("embedding_classifier.") for k in saved)
+
+
+def test_incompatible_checkpoint_names_the_keys(tmp_path):
+    """A checkpoint from an older layout (the classifier under another name) fails loudly."""
+    from detectron2.modeling import build_model
+
+    from ovavss_d2.checkpoint import CheckpointError, OVAVSSCheckpointer
+
+    saved = torch.load(DEFAULT_WEIGHTS, map_location="cpu")
+    old = {
+        k.replace("embedding_classifier.", "open_vocab_head."): v for k, v in saved["model"].items()
+    }
+    path = tmp_path / "old_layout.pth"
+    torch.save({"model": old}, path)
+    with pytest.raises(CheckpointError) as info:
+        OVAVSSCheckpointer(build_model(get_default_cfg())).load(str(path))
+    text = str(info.value)
+    assert text.startswith(str(path))
+    assert "missing: embedding_classifier.proj" in text
+    assert "unexpected: open_vocab_head.proj" in text

@@ -21,7 +21,13 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 import torch
 from detectron2.utils.registry import Registry
 
-__all__ = ["CLASS_SOURCE_REGISTRY", "ClassSource", "ClipQueries", "ClassEvidence"]
+__all__ = [
+    "CLASS_SOURCE_REGISTRY",
+    "ClassSource",
+    "ClipQueries",
+    "ClassEvidence",
+    "register_class_source",
+]
 
 CLASS_SOURCE_REGISTRY = Registry("CLASS_SOURCE")
 CLASS_SOURCE_REGISTRY.__doc__ = """
@@ -29,6 +35,17 @@ Class-evidence sources: ``from_config(cfg, context) -> ClassSource``, where ``co
 the model's already-built parts (``text_encoder``, ``audio_encoder``, ``text_classifier``,
 ``embedding_classifier``). Each source maps a :class:`ClipQueries` to a :class:`ClassEvidence`.
 """
+
+
+def register_class_source(name: str) -> Callable[[type], type]:
+    """Class decorator: register a :class:`ClassSource` under ``name`` (its config name)."""
+
+    def deco(cls: type) -> type:
+        cls.name = name
+        CLASS_SOURCE_REGISTRY._do_register(name, cls)
+        return cls
+
+    return deco
 
 
 @dataclass
@@ -53,8 +70,8 @@ class ClassEvidence:
     """What one source says about a clip's queries."""
 
     probs: torch.Tensor  # (Q, K) or (Q, T, K) class probabilities (each row sums to 1 over K)
-    # bool (K,): the classes this source can speak about. Elsewhere its factor is left out of the
-    # ensemble (as if its weight were 0 for that class); None: all K.
+    # bool (K,): the classes this source can speak about. Elsewhere its factor in the ensemble is
+    # the uniform 1 / K (raised to its weight), whatever ``probs`` holds there; None: all K.
     speaks: Optional[torch.Tensor] = None
     # (Q,) probability that the query is no object at all, for sources that model it (the learned
     # classifier's background embedding); None for the others.
@@ -77,3 +94,6 @@ class ClassSource:
     def __call__(self, clip: ClipQueries) -> ClassEvidence:
         """The source's class evidence for the queries of one clip."""
         raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"

@@ -19,7 +19,7 @@ import torch
 
 from .base import ClassEvidence
 
-__all__ = ["SourceWeights", "combine_evidence", "foreground_probability"]
+__all__ = ["SourceWeights", "combine_evidence", "describe_weights", "foreground_probability"]
 
 EPS = 1e-8
 

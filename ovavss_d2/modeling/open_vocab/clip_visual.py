@@ -54,7 +54,7 @@ class CLIPVisualClassifier:
     ):
         """
         Args:
-            clip_model: a ``clip.model.CLIP`` (see ``modeling.clip_loader.load_clip``).
+            clip_model: a ``clip.model.CLIP`` (see ``modeling.text_encoder.clip_loader.load_clip``).
             mode: "crop" or "mask_pool".
             crop_size: side of the crops / of the frame fed for dense features; 0 -> the model's
                 input resolution.

@@ -4,8 +4,8 @@ from typing import List
 
 import torch
 
-from ..clip_loader import load_clip
 from .base import TEXT_ENCODER_REGISTRY, TextEncoder, resolve_device
+from .clip_loader import load_clip
 
 
 @TEXT_ENCODER_REGISTRY.register()

@@ -7,6 +7,8 @@ from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.modeling import build_model
 from ovavss_model_helpers import BASE_IDS, CLASSES, make_clip, tiny_cfg
 
+from ovavss_d2.modeling.class_sources import SourceWeights
+
 
 @pytest.fixture(scope="module")
 def model(repo_root):
@@ -37,7 +39,8 @@ def test_train_forward_backward(model, num_frames, batch):
 def test_inference_outputs(model):
     model.eval()
     clip = make_clip(3, size=(64, 80), original_size=(120, 150), seed=3)
-    assert model.audio_labels is not None  # the instant-test config names sounds via YAMNet
+    # the instant-test config names sounds via YAMNet
+    assert list(model.class_sources) == ["learned", "audio_tags"]
     with torch.no_grad():
         out = model([clip])
     assert len(out) == 1 and len(out[0]) == 3
@@ -173,8 +176,10 @@ def test_clip_visual_path(repo_root, tmp_path, mode):
         out = net([make_clip(2, seed=8)])
     assert out[0][0]["sem_seg"].shape[0] == len(CLASSES)
     assert len(out[0][0]["instances"]) == net.top_k
+    assert list(net.class_sources) == ["learned", "clip_visual", "audio_tags"]
     # The reference's pipeline: CLIP only, objectness ignored, instances painted.
-    net.ensemble_alpha = net.ensemble_beta = 1.0
+    net.source_weights = {name: SourceWeights(0, 0) for name in net.class_sources}
+    net.source_weights["clip_visual"] = SourceWeights(1, 1)
     net.objectness_exponent = net.background_exponent = 0.0
     net.semantic_from = "instances"
     net.score_threshold = 0.3
@@ -222,18 +227,40 @@ def test_base_logit_penalty_moves_mass_to_novel(model):
     model.eval()
     clip = make_clip(2, seed=9)
     model.set_vocabulary(CLASSES[1:])
-    images, audio, t = model._preprocess([clip])
-    with torch.no_grad():
-        outputs = model._decode(images.tensor, audio, t)
-        saved = model.base_logit_penalty
-        try:
-            model.base_logit_penalty = 0.0
-            plain = model._query_scores(outputs, 0, clip["images"], None)
-            model.base_logit_penalty = 5.0
-            penalised = model._query_scores(outputs, 0, clip["images"], None)
-        finally:
-            model.base_logit_penalty = saved
+    learned = model.class_sources["learned"]
+    saved = learned.base_logit_penalty
+    try:
+        learned.base_logit_penalty = 0.0
+        plain = model.query_scores(model.class_evidence([clip])[0])
+        learned.base_logit_penalty = 5.0
+        penalised = model.query_scores(model.class_evidence([clip])[0])
+    finally:
+        learned.base_logit_penalty = saved
     novel = ~model._base_mask([(c,) for c in CLASSES[1:]])
     assert (penalised[:, novel].sum(-1) > plain[:, novel].sum(-1)).all()
     # The foreground probability (row sums) does not change.
     torch.testing.assert_close(penalised.sum(-1), plain.sum(-1))
+
+
+def test_cached_evidence_reproduces_forward(model):
+    """forward in eval mode == postprocess(class_evidence): evidence cached once can be re-combined
+    offline with other source weights."""
+    model.eval()
+    clips = [make_clip(3, seed=11, original_size=(70, 90)), make_clip(3, seed=12)]
+    model.set_vocabulary(CLASSES[1:])
+    with torch.no_grad():
+        out = model(clips)
+    records = model.class_evidence(clips)
+    assert len(records) == 2
+    for record, clip_out in zip(records, out):
+        assert set(record["evidence"]) == set(model.class_sources) == {"learned", "audio_tags"}
+        q = record["p_fg"].shape[0]
+        assert record["mask_logits"].shape[:2] == (q, 3)
+        assert record["is_base"].tolist() == [c in (1, 2, 4) for c in range(1, len(CLASSES))]
+        assert record["image_size"] == (64, 80)
+        again = model.postprocess(record)
+        for a, b in zip(again, clip_out):
+            torch.testing.assert_close(a["sem_seg"], b["sem_seg"], rtol=0, atol=0)
+            assert torch.equal(a["instances"].pred_masks, b["instances"].pred_masks)
+            torch.testing.assert_close(a["instances"].scores, b["instances"].scores)
+    assert records[0]["output_size"] == (70, 90) and records[1]["output_size"] == (64, 80)

@@ -11,12 +11,13 @@ which is what makes novel classes recognisable without a CLIP image tower.
 """
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["EmbeddingClassifier"]
+__all__ = ["EmbeddingClassifier", "build_embedding_classifier"]
 
 
 class EmbeddingClassifier(nn.Module):
@@ -85,3 +86,18 @@ class EmbeddingClassifier(nn.Module):
 
     def extra_repr(self) -> str:
         return f"embed_dim={self.embed_dim}, max_logit_scale={self.max_logit_scale}"
+
+
+def build_embedding_classifier(cfg, embed_dim: int) -> Optional[EmbeddingClassifier]:
+    """The classifier of ``MODEL.OVAVSS.EMBED_HEAD.*`` for E = ``embed_dim`` text embeddings, or
+    None when ``MODEL.OVAVSS.CLASS_WEIGHT`` is 0 (no such head is trained)."""
+    ov = cfg.MODEL.OVAVSS
+    if ov.CLASS_WEIGHT <= 0:
+        return None
+    return EmbeddingClassifier(
+        in_dim=cfg.MODEL.TRANSFORMER_DECODER.EMBED_DIM,
+        embed_dim=embed_dim,
+        hidden_dim=ov.EMBED_HEAD.HIDDEN_DIM,
+        temperature=ov.EMBED_HEAD.TEMPERATURE,
+        learn_temperature=ov.EMBED_HEAD.LEARN_TEMPERATURE,
+    )

@@ -14,7 +14,7 @@ from typing import Union
 import torch
 from detectron2.utils import comm
 
-from ..utils.preflight import InputError
+from ...utils.preflight import InputError
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,147 @@
+"""The ``audio_tags`` class source: the clip's sounds named through the audio tagger's labels.
+
+Shape letters: Q queries, T frames (one second of audio each), C audio-embedding size, J labels of
+the audio classifier (AudioSet: 521), K classes of the vocabulary, E text-embedding size.
+
+An audio encoder trained for audio tagging (YAMNet: 521 AudioSet classes) says *which sounds* play
+in each second, with names ("Cattle, bovinae", "Violin, fiddle", "Fire engine, fire truck
+(siren)"). Embedding those names with the text encoder puts each second of audio into the
+text-embedding space, ``u_t = normalise(sum_j p_t(j) * text(label_j))`` over the top labels of the
+second (:func:`tags_in_text_space`); its scaled cosine with the vocabulary's text embeddings
+(:func:`tag_logits`), averaged over the clip's seconds, gives one class distribution of the clip's
+sounds (:func:`clip_distribution`) that covers classes never seen in training. Every query of the
+clip gets that distribution. Keys: ``MODEL.OVAVSS.AUDIO_LABELS.*``.
+"""
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..open_vocab import TextClassifierCache, get_templates
+from .base import ClassEvidence, ClassSource, ClipQueries, register_class_source
+
+__all__ = [
+    "AudioTagsSource",
+    "audio_label_names",
+    "clip_distribution",
+    "tag_logits",
+    "tag_scores",
+    "tags_in_text_space",
+]
+
+
+def audio_label_names(audio_encoder: nn.Module) -> Optional[List[str]]:
+    """The label names of an audio encoder's tagging head, or None when it has none.
+
+    An encoder qualifies with a ``classifier`` module mapping its embeddings ``(N, C)`` to label
+    logits ``(N, J)`` and J names: a ``class_names`` attribute, or YAMNet's AudioSet names.
+    """
+    if not isinstance(getattr(audio_encoder, "classifier", None), nn.Module):
+        return None
+    names = getattr(audio_encoder, "class_names", None)
+    if names is None:
+        from ..audio_encoder.yamnet import YAMNet, yamnet_class_names
+
+        if isinstance(audio_encoder, YAMNet):
+            names = yamnet_class_names()
+    return list(names) if names is not None else None
+
+
+def tag_scores(head: nn.Module, audio_embeds: torch.Tensor, top_k: int = 0) -> torch.Tensor:
+    """Sigmoid label scores ``(..., J)`` of audio embeddings ``(..., C)``; with ``top_k`` > 0 only
+    each second's ``top_k`` best labels keep their score, the others are 0."""
+    scores = head(audio_embeds.to(next(head.parameters()).dtype)).float().sigmoid()
+    if top_k and top_k < scores.shape[-1]:
+        top = scores.topk(top_k, dim=-1)
+        scores = torch.zeros_like(scores).scatter_(-1, top.indices, top.values)
+    return scores
+
+
+def tags_in_text_space(scores: torch.Tensor, label_embeds: torch.Tensor) -> torch.Tensor:
+    """``(..., E)`` unit vectors: the label text embeddings ``(J, E)`` weighted by ``scores``
+    ``(..., J)``."""
+    return F.normalize(scores @ label_embeds.to(scores), dim=-1)
+
+
+def tag_logits(sound: torch.Tensor, class_embeds: torch.Tensor, logit_scale: float) -> torch.Tensor:
+    """``(..., K)`` = ``logit_scale * cosine`` of sound embeddings ``(..., E)`` with the classes."""
+    return logit_scale * sound @ class_embeds.to(sound).t()
+
+
+def clip_distribution(logits: torch.Tensor) -> torch.Tensor:
+    """``(K,)`` class distribution of a clip from per-second logits ``(T, K)``: softmax of the
+    mean."""
+    return logits.mean(0).softmax(-1)
+
+
+@register_class_source("audio_tags")
+class AudioTagsSource(ClassSource):
+    """The clip's sound tags in the text space: one class distribution shared by its queries.
+
+    Example::
+
+        source = AudioTagsSource(yamnet, yamnet_class_names(), text_cache)
+        evidence = source(clip)  # probs (Q, K), each row the clip's sound distribution
+    """
+
+    def __init__(
+        self,
+        audio_encoder: nn.Module,
+        label_names: Sequence[str],
+        text_classifier,
+        *,
+        top_k: int = 5,
+        logit_scale: float = 30.0,
+    ):
+        """
+        Args:
+            audio_encoder: the model's audio encoder; its ``classifier`` maps embeddings to the J
+                label logits (sigmoid scores, multi-label as AudioSet).
+            label_names: J label names.
+            text_classifier: a ``TextClassifierCache`` (the same text encoder and templates embed
+                the label names and the vocabulary on this path).
+            top_k: labels of each second that form its text-space embedding (0: all, weighted).
+            logit_scale: softmax temperature: logits = logit_scale * cosine.
+        """
+        self.audio_encoder = audio_encoder
+        self.label_names = [(n,) for n in label_names]
+        self.text_classifier = text_classifier
+        self.top_k = int(top_k)
+        self.logit_scale = float(logit_scale)
+
+    @classmethod
+    def from_config(cls, cfg, context: Dict[str, object]) -> "AudioTagsSource":
+        audio_encoder = context["audio_encoder"]
+        names = audio_label_names(audio_encoder)
+        if names is None:
+            raise ValueError(
+                f"class source 'audio_tags' (MODEL.OVAVSS.AUDIO_LABELS) needs an audio encoder "
+                f"with a tagging head and label names (YAMNet); {cfg.MODEL.AUDIO_ENCODER.NAME} "
+                "has none"
+            )
+        keys = cfg.MODEL.OVAVSS.AUDIO_LABELS
+        text = TextClassifierCache(
+            context["text_encoder"],
+            get_templates(keys.TEMPLATES),
+            chunk_size=cfg.MODEL.TEXT_ENCODER.CHUNK_SIZE,
+        )
+        return cls(audio_encoder, names, text, top_k=keys.TOP_K, logit_scale=keys.LOGIT_SCALE)
+
+    @torch.no_grad()
+    def logits(
+        self, audio_embeds: torch.Tensor, vocabulary: Sequence[Tuple[str, ...]]
+    ) -> torch.Tensor:
+        """``(T, K)`` logits of each second's sounds over the vocabulary (K synonym tuples), from
+        audio embeddings ``(T, C)`` (any leading shape works)."""
+        device = audio_embeds.device
+        labels = self.text_classifier.get(self.label_names).to(device)  # (J, E)
+        classes = self.text_classifier.get(vocabulary).to(device)  # (K, E)
+        scores = tag_scores(self.audio_encoder.classifier, audio_embeds, self.top_k)
+        return tag_logits(tags_in_text_space(scores, labels), classes, self.logit_scale)
+
+    def __call__(self, clip: ClipQueries) -> ClassEvidence:
+        p_clip = clip_distribution(self.logits(clip.audio_embeds, clip.vocabulary))  # (K,)
+        num_queries = clip.pred_embeds.shape[0]
+        return ClassEvidence(probs=p_clip.to(clip.pred_embeds.device).expand(num_queries, -1))

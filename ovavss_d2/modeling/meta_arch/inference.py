@@ -1,0 +1,127 @@
+"""Inference post-processing of OV-AVSS for one clip: query masks resized to the frames, instances
+and semantic maps per frame from the query class scores.
+
+Shape letters: Q queries, T frames, K classes, h x w mask size, H x W resized (unpadded) frame size,
+Hp x Wp padded input size, H0 x W0 original frame size.
+"""
+
+from functools import lru_cache
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from detectron2.structures import Instances
+
+from ..class_sources import ClipQueries
+from .postprocessing import paint_instances, select_instances, semantic_from_masks
+
+__all__ = ["clip_queries", "clip_results", "frame_mask_logits", "resized_mask_probs"]
+
+Size = Tuple[int, int]
+
+
+def frame_mask_logits(
+    mask_logits: torch.Tensor, t: int, padded_size: Size, image_size: Size, size: Size
+) -> torch.Tensor:
+    """Frame ``t`` of ``(Q, T, h, w)`` mask logits -> the padded input size -> padding removed ->
+    ``size``; returns ``(Q, *size)``."""
+    m = F.interpolate(
+        mask_logits[:, t][None], size=tuple(padded_size), mode="bilinear", align_corners=False
+    )[..., : image_size[0], : image_size[1]]
+    if tuple(image_size) != tuple(size):
+        m = F.interpolate(m, size=tuple(size), mode="bilinear", align_corners=False)
+    return m[0]
+
+
+def resized_mask_probs(mask_logits: torch.Tensor, padded_size: Size, image_size: Size):
+    """``(Q, T, H, W)`` mask probabilities at the resized frame size (what the frames show)."""
+    return torch.stack(
+        [
+            frame_mask_logits(mask_logits, t, padded_size, image_size, image_size).sigmoid()
+            for t in range(mask_logits.shape[1])
+        ],
+        dim=1,
+    )
+
+
+def clip_queries(
+    outputs: Dict,
+    b: int,
+    frames: torch.Tensor,
+    vocabulary: Sequence[Tuple[str, ...]],
+    class_embeds: torch.Tensor,
+    is_base: torch.Tensor,
+    padded_size: Size,
+    image_size: Size,
+) -> ClipQueries:
+    """What the class sources see of clip ``b`` of a batch's decoder ``outputs``.
+
+    Args:
+        frames: uint8 ``(T, 3, H, W)`` the clip's resized frames (mapper ``images``).
+        class_embeds: ``(K, E)`` text embeddings of ``vocabulary``; ``is_base`` bool ``(K,)``.
+        padded_size, image_size: ``(Hp, Wp)`` of the batch, ``(H, W)`` of the clip's frames.
+    """
+    mask_logits = outputs["pred_masks"][b].float()  # (Q, T, h, w)
+
+    @lru_cache(maxsize=1)
+    def mask_probs() -> torch.Tensor:  # computed on first use; the sources see resized frames
+        return resized_mask_probs(mask_logits, padded_size, image_size)
+
+    return ClipQueries(
+        pred_embeds=outputs["pred_embeds"][b],
+        pred_objectness=outputs["pred_objectness"][b],
+        mask_probs=mask_probs,
+        frames=frames,
+        audio_embeds=outputs["audio_embeds"][b],
+        vocabulary=vocabulary,
+        class_embeds=class_embeds,
+        is_base=is_base,
+    )
+
+
+def clip_results(
+    scores: torch.Tensor,
+    mask_logits: torch.Tensor,
+    *,
+    padded_size: Size,
+    image_size: Size,
+    output_size: Size,
+    top_k: int,
+    score_threshold: float,
+    mask_threshold: float,
+    semantic_from: str = "masks",
+) -> List[Dict]:
+    """Per-frame outputs of one clip.
+
+    Args:
+        scores: ``(Q, K)`` query class scores ``p_fg * p_cls``, or ``(Q, T, K)`` per frame (then the
+            instances are chosen on the clip mean and scored per frame).
+        mask_logits: ``(Q, T, h, w)``.
+        semantic_from: "masks" (:func:`semantic_from_masks`) or "instances"
+            (:func:`paint_instances`).
+    Returns:
+        T dicts with ``sem_seg (K+1, H0, W0)`` and ``instances`` (``Instances((H0, W0))``:
+        ``pred_masks`` bool, ``scores``, ``pred_classes``).
+    """
+    num_frames = mask_logits.shape[1]
+    per_frame = scores.dim() == 3
+    if per_frame and scores.shape[1] != num_frames:
+        raise ValueError(
+            f"per-frame scores {tuple(scores.shape)} for a clip of {num_frames} frames"
+        )
+    clip_scores = scores.mean(1) if per_frame else scores  # (Q, K)
+    keep_q, keep_k, keep_s = select_instances(clip_scores, top_k, score_threshold)
+    results = []
+    for t in range(num_frames):
+        frame_scores = scores[:, t] if per_frame else scores  # (Q, K)
+        prob = frame_mask_logits(mask_logits, t, padded_size, image_size, output_size).sigmoid()
+        instances = Instances(tuple(output_size))
+        instances.pred_masks = prob[keep_q] > mask_threshold
+        instances.scores = frame_scores[keep_q, keep_k] if per_frame else keep_s
+        instances.pred_classes = keep_k
+        if semantic_from == "masks":
+            sem = semantic_from_masks(frame_scores, prob)
+        else:
+            sem = paint_instances(instances, scores.shape[-1])
+        results.append({"sem_seg": sem, "instances": instances})
+    return results
