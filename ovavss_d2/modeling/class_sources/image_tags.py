@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from ..open_vocab.templates import get_templates
 from ..open_vocab.text_classifier import TextClassifierCache
-from .base import CLASS_SOURCE_REGISTRY, ClassEvidence, ClassSource, ClipQueries
+from .base import ClassEvidence, ClassSource, ClipQueries, register_class_source
 from .imagenet_classifier import (
     ImageNetClassifier,
     imagenet_categories,
@@ -48,6 +48,7 @@ def select_queries(scores: torch.Tensor, max_queries: int) -> torch.Tensor:
     return keep
 
 
+@register_class_source("image_tags")
 class ImageTagsSource(ClassSource):
     """Class distribution of each query from a frozen ImageNet classifier's label names.
 
@@ -225,7 +226,3 @@ class ImageTagsSource(ClassSource):
                 probs[chosen[seen]] = logits.softmax(-1)
         speaks = self.speaks(clip.vocabulary).to(device)
         return ClassEvidence(probs=probs.to(dtype), speaks=speaks)
-
-
-# Registered under its config name (not the class name) for MODEL.CLASS_SOURCES.NAMES.
-CLASS_SOURCE_REGISTRY._do_register(ImageTagsSource.name, ImageTagsSource)
