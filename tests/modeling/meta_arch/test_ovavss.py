@@ -39,8 +39,8 @@ def test_train_forward_backward(model, num_frames, batch):
 def test_inference_outputs(model):
     model.eval()
     clip = make_clip(3, size=(64, 80), original_size=(120, 150), seed=3)
-    # the instant-test config names sounds via YAMNet
-    assert list(model.class_sources) == ["learned", "audio_tags"]
+    # the instant-test config inherits the default's sources: YAMNet's sound and ImageNet tags
+    assert list(model.class_sources) == ["learned", "audio_tags", "image_tags"]
     with torch.no_grad():
         out = model([clip])
     assert len(out) == 1 and len(out[0]) == 3
@@ -163,6 +163,10 @@ def test_clip_visual_path(repo_root, tmp_path, mode):
             "MODEL.TEXT_ENCODER.CLIP_MODEL": str(path),
             "MODEL.OPEN_VOCAB.CLIP_VISUAL_MODE": mode,
             "MODEL.OPEN_VOCAB.SCORE_THRESHOLD": 0.0,
+            # the sources of earlier versions' keys: learned, clip_visual, audio_tags
+            "MODEL.CLASS_SOURCES.NAMES": [],
+            "MODEL.CLASS_SOURCES.BASE_WEIGHTS": [],
+            "MODEL.CLASS_SOURCES.NOVEL_WEIGHTS": [],
         },
     )
     net = build_model(cfg)
@@ -253,7 +257,15 @@ def test_cached_evidence_reproduces_forward(model):
     records = model.class_evidence(clips)
     assert len(records) == 2
     for record, clip_out in zip(records, out):
-        assert set(record["evidence"]) == set(model.class_sources) == {"learned", "audio_tags"}
+        assert (
+            set(record["evidence"])
+            == set(model.class_sources)
+            == {
+                "learned",
+                "audio_tags",
+                "image_tags",
+            }
+        )
         q = record["p_fg"].shape[0]
         assert record["mask_logits"].shape[:2] == (q, 3)
         assert record["is_base"].tolist() == [c in (1, 2, 4) for c in range(1, len(CLASSES))]
