@@ -130,9 +130,8 @@ def run(model):
 def test_instances_are_the_top_k_query_class_pairs(model):
     frames = run(model)
     scores, _ = expected_scores()
-    pairs = sorted(((scores[q][k], q, k) for q in range(2) for k in range(3)), key=lambda x: -x[0])[
-        :TOP_K
-    ]
+    candidates = [(scores[q][k], q, k) for q in range(2) for k in range(3)]
+    pairs = sorted(candidates, key=lambda x: -x[0])[:TOP_K]
     pairs = [p for p in pairs if p[0] > SCORE_THRESHOLD]
     assert len(pairs) == 3  # the threshold keeps all of the top 3 here
     for t, frame in enumerate(frames):
