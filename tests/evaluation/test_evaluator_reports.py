@@ -225,3 +225,33 @@ def test_frame_indices_pick_the_label_files(datasets, helpers):
     outputs = [[{"sem_seg": helpers.one_hot(lab, 5)} for lab in labels[:2]]]
     res = helpers.run(AVSSEvaluator(name), [clip], outputs, 1)
     assert res["IoU-cat"] == pytest.approx(100) and res["IoU-dog"] == pytest.approx(100)
+
+
+def test_distributed_flag_and_gather_destination(datasets, helpers, monkeypatch):
+    """With 2 processes the binary evaluator sums both on rank 0 (gathered to dst 0, by
+    default); with distributed=False each evaluator keeps its own statistics."""
+    from detectron2.utils import comm
+
+    name = datasets.binary()
+    label = np.array([[1, 1, 0, 0]])
+    good, bad = np.array([[1, 1, 0, 0]]), np.array([[0, 0, 1, 1]])  # J = 1 and J = 0
+    other = AVSBinaryEvaluator(name)
+    other.process([datasets.clip([label])], [[{"sem_seg": helpers.one_hot(bad, 2)}]])
+
+    def gather(data, dst=0):
+        assert dst == 0, f"gathered to rank {dst}"
+        return [data, other._stats]
+
+    monkeypatch.setattr(comm, "get_world_size", lambda: 2)
+    monkeypatch.setattr(comm, "is_main_process", lambda: True)
+    monkeypatch.setattr(comm, "gather", gather)
+    clip, outputs = datasets.clip([label]), [[{"sem_seg": helpers.one_hot(good, 2)}]]
+    summed = AVSBinaryEvaluator(name)
+    summed.process([clip], outputs)
+    assert summed.evaluate()["avs_binary"]["Mj"] == pytest.approx(50)
+    local = AVSBinaryEvaluator(name, distributed=False)
+    local.process([clip], outputs)
+    assert local.evaluate()["avs_binary"]["Mj"] == pytest.approx(100)  # its own frame only
+    avss = AVSSEvaluator(datasets.avss(), distributed=False)
+    avss.process([clip], [[{"sem_seg": helpers.one_hot(good, 5)}]])
+    assert avss.evaluate()["sem_seg"]["IoU-cat"] == pytest.approx(100)
