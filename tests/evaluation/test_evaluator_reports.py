@@ -255,3 +255,16 @@ def test_distributed_flag_and_gather_destination(datasets, helpers, monkeypatch)
     avss = AVSSEvaluator(datasets.avss(), distributed=False)
     avss.process([clip], [[{"sem_seg": helpers.one_hot(good, 5)}]])
     assert avss.evaluate()["sem_seg"]["IoU-cat"] == pytest.approx(100)
+
+
+def test_gt_filter_without_class_names_keeps_background_only(datasets, helpers):
+    """GT_FILTER_TO_METADATA_CLASSES on a clip without class_names: every object is ignored."""
+    label = np.array([[0, 1, 2, 0]])
+    pred = np.array([[0, 0, 1, 1]])
+    clip = datasets.clip([label])
+    del clip["class_names"]
+    evaluator = AVSSEvaluator(datasets.avss(), gt_filter_to_metadata_classes=True)
+    res = helpers.run(evaluator, [clip], [[{"sem_seg": helpers.one_hot(pred, 5)}]], 1)
+    # Counted: (0, 0) and (0, 1): background IoU 1/2, cat predicted once with no ground truth.
+    assert res["IoU-background"] == pytest.approx(50) and res["IoU-cat"] == 0
+    assert math.isnan(res["IoU-dog"])
