@@ -148,3 +148,12 @@ def test_missing_frames_and_labels_folders(tmp_path):
     assert labels == [
         f"{os.path.join(clip, 'labels_rgb', f'{t}.png')}: label file not found" for t in range(5)
     ]
+
+
+def test_repeated_uid_names_the_first_line(tmp_path):
+    root = _metadata(tmp_path, "v,a,0,0,dog,train,v1s\nv,b,0,0,cat,val,v1s\nv,a,0,0,cat,val,v1s\n")
+    rows, problems = read_metadata(root, CLASSES)
+    assert [r.uid for r in rows] == ["a", "b"]
+    assert [p.split("metadata.csv:", 1)[1] for p in problems] == [
+        "4: uid 'a' of subset v1s repeats line 2"
+    ]
