@@ -12,6 +12,7 @@ mutant generation, no per-mutant process), and only meant for that: re-run the m
 
 import argparse
 import contextlib
+import fnmatch
 import io
 import json
 import os
@@ -35,6 +36,7 @@ def main() -> None:
     parser.add_argument("module", help="a module of tools/mutation.sh --list, already run")
     parser.add_argument("tests", nargs="+", help="test files (paths from the repository root)")
     parser.add_argument("--out", default=str(ROOT / "output" / "mutation"), help="MUTATION_OUT")
+    parser.add_argument("--only", default="*", help="fnmatch pattern of mutant names to check")
     args = parser.parse_args()
     mutants = Path(args.out) / args.module / "mutants"
     if not mutants.is_dir():
@@ -59,6 +61,8 @@ def main() -> None:
     if run("") != 0:
         sys.exit("the tests fail without a mutant: fix them first")
     for name in survivors(mutants):
+        if not fnmatch.fnmatch(name, args.only):
+            continue
         print(("KILLED " if run(name) != 0 else "alive  ") + name, flush=True)
 
 
