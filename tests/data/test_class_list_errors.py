@@ -1,11 +1,12 @@
 """Class-list files and RGB label decoding: the error messages name the file, line and colours."""
 
+import json
 import re
 
 import numpy as np
 import pytest
 
-from ovavss_d2.data.class_lists import ClassList, decode_label_rgb, load_class_list
+from ovavss_d2.data.class_lists import ClassList, decode_label_rgb, load_class_list, load_split
 
 
 def _write(tmp_path, text: str):
@@ -68,3 +69,52 @@ def test_unknown_class_key_names_the_list():
     classes = ClassList(("background", "dog"), (("background",), ("dog",)), source="mine.txt")
     with pytest.raises(KeyError, match="class 'cat' is not in the class list mine.txt"):
         classes.index("cat")
+
+
+def test_index_of_a_known_key():
+    classes = ClassList(("background", "dog", "cat"), (("background",), ("dog",), ("cat",)))
+    assert classes.index("cat") == 2 and classes.index("background") == 0
+
+
+def test_duplicate_class_names_its_line(tmp_path):
+    path = _write(tmp_path, "0:background\n1:dog,hound\n2:dog\n")
+    with pytest.raises(ValueError, match=re.escape(f"{path}:3: duplicate class 'dog'")):
+        load_class_list(path)
+
+
+def test_key_without_synonyms_is_its_own_prompt_with_spaces(tmp_path):
+    classes = load_class_list(_write(tmp_path, "0:background\n1:fire-truck\n2:cat,kitty\n"))
+    assert classes.prompt_names == (("background",), ("fire truck",), ("kitty",))
+
+
+def _split(tmp_path, data) -> str:
+    path = tmp_path / "split.json"
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return str(path)
+
+
+CLASSES4 = ClassList(
+    ("background", "dog", "cat", "cow", "eel"), tuple((n,) for n in "abcde"), source="four.txt"
+)
+
+
+def test_split_gives_sorted_label_indices(tmp_path):
+    split = load_split(_split(tmp_path, {"base": ["eel", "dog"], "novel": ["cat"]}), CLASSES4)
+    assert split == {"base": [1, 4], "novel": [2]}
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("{not json", r": not valid JSON \("),
+        ({"base": ["dog"]}, r": missing list 'novel'"),
+        ({"base": "dog", "novel": []}, r": missing list 'base'"),
+        ({"base": ["dog", "owl"], "novel": []}, r": base classes not in four\.txt: \['owl'\]"),
+        ({"base": ["dog"], "novel": ["background"]}, r": novel classes not in four\.txt"),
+        ({"base": ["dog", "cat"], "novel": ["cat"]}, r": classes both base and novel: \['cat'\]"),
+    ],
+)
+def test_split_errors_name_the_file(tmp_path, data, message):
+    path = _split(tmp_path, data)
+    with pytest.raises(ValueError, match="^" + re.escape(path) + message):
+        load_split(path, CLASSES4)
