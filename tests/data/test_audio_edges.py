@@ -93,3 +93,29 @@ def test_load_returns_the_requested_frames_only(tmp_path):
     picked = load_frame_log_mel_patches(path, 3, frame_indices=[2, 0])
     assert picked.shape == (2, 1, 96, 64)
     torch.testing.assert_close(picked, every[[2, 0]])
+
+
+def test_waveform_shapes_and_dtypes():
+    params = AudioParams()
+    out = prepare_waveform(np.array([[0.5, -0.5], [0.25, 0.25]]), RATE, params)  # (C, N) = (2, 2)
+    assert out.dtype == torch.float32  # from float64
+    torch.testing.assert_close(out, torch.tensor([0.375, -0.125]))
+    with pytest.raises(
+        ValueError, match=r"more channels than samples; pass it channels-first, \(C, N\)"
+    ):
+        prepare_waveform(np.zeros((3, 2), dtype=np.float32), RATE, params)
+    with pytest.raises(
+        ValueError, match=r"expected a \(N,\) or \(C, N\) waveform, got shape \(1, 2"
+    ):
+        prepare_waveform(np.zeros((1, 2, 3), dtype=np.float32), RATE, params)
+
+
+def test_one_extra_sample_is_cut_too():
+    """Patches of 0.975 s every 0.5 s: the last one reaches past the 1 s clip, where the extra
+    sample of a 16001-sample waveform must not show."""
+    params = AudioParams(seconds_per_frame=0.5)
+    wave = _tone(1.0)
+    longer = np.concatenate([wave, np.ones(1, dtype=np.float32)])
+    torch.testing.assert_close(
+        frame_log_mel_patches(longer, RATE, 2, params), frame_log_mel_patches(wave, RATE, 2, params)
+    )
