@@ -118,3 +118,11 @@ def test_split_errors_name_the_file(tmp_path, data, message):
     path = _split(tmp_path, data)
     with pytest.raises(ValueError, match="^" + re.escape(path) + message):
         load_split(path, CLASSES4)
+
+
+def test_class_list_needs_two_classes_and_records_its_source(tmp_path):
+    path = _write(tmp_path, "0:background\n1:dog\n")
+    assert load_class_list(path).source == str(path)
+    path = _write(tmp_path, "0:background\n")
+    with pytest.raises(ValueError, match=re.escape(f"{path}: a class list needs background and")):
+        load_class_list(path)
