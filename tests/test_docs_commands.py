@@ -202,6 +202,7 @@ def _check_config(cmd: Command, config_file: Optional[str], overrides: List[str]
 
     from ovavss_d2 import add_ovavss_config
     from ovavss_d2.predictor import DEFAULT_CONFIG_FILE
+    from ovavss_d2.utils.preflight import InputError, merge_config
 
     path = ROOT / config_file if config_file else Path(DEFAULT_CONFIG_FILE)
     assert path.is_file(), f"{cmd}: no config file {path}"
@@ -209,10 +210,9 @@ def _check_config(cmd: Command, config_file: Optional[str], overrides: List[str]
     cfg = get_cfg()
     add_ovavss_config(cfg)
     cfg.set_new_allowed(False)
-    cfg.merge_from_file(str(path))
-    try:
-        cfg.merge_from_list(overrides)
-    except Exception as e:  # yacs raises KeyError / ValueError / AssertionError
+    try:  # the scripts' merge (train_net.py, demo): an int is accepted for a float key
+        merge_config(cfg, str(path), overrides, "overrides")
+    except InputError as e:
         raise AssertionError(f"{cmd}: overrides {overrides} do not load: {e}") from e
 
 

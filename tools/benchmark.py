@@ -46,6 +46,7 @@ from torch import nn
 
 from ovavss_d2 import add_ovavss_config
 from ovavss_d2.modeling.meta_arch import dataset_vocabulary
+from ovavss_d2.utils.preflight import ints_for_float_keys
 
 logger = logging.getLogger("ovavss_d2.benchmark")
 
@@ -174,8 +175,9 @@ def main() -> None:
 
     cfg = get_cfg()
     add_ovavss_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    with ints_for_float_keys():  # KEY 0 for a float key
+        cfg.merge_from_file(args.config_file)
+        cfg.merge_from_list(args.opts)
     cfg.MODEL.DEVICE = args.device
     cfg.MODEL.WEIGHTS = ""
     clip_name = cfg.MODEL.TEXT_ENCODER.CLIP_MODEL

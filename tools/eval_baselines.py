@@ -36,6 +36,7 @@ from ovavss_d2 import add_ovavss_config
 from ovavss_d2.data import build_dataset_mapper
 from ovavss_d2.evaluation import build_evaluator
 from ovavss_d2.modeling.meta_arch import dataset_vocabulary
+from ovavss_d2.utils.preflight import ints_for_float_keys
 
 logger = logging.getLogger("ovavss_d2.baselines")
 BASELINES = ("background", "random_class", "model")
@@ -89,8 +90,9 @@ def main() -> None:
 
     cfg = get_cfg()
     add_ovavss_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    with ints_for_float_keys():  # KEY 0 for a float key
+        cfg.merge_from_file(args.config_file)
+        cfg.merge_from_list(args.opts)
     cfg.freeze()
     setup_logger(name="ovavss_d2")
     setup_logger(name="fvcore")

@@ -38,6 +38,7 @@ from ovavss_d2.evaluation.track_metrics import TrackMetrics
 from ovavss_d2.modeling.meta_arch import dataset_vocabulary
 from ovavss_d2.modeling.meta_arch.postprocessing import paint_instances
 from ovavss_d2.predictor import DEFAULT_CONFIG_FILE, VideoPredictor, default_weights
+from ovavss_d2.utils.preflight import ints_for_float_keys
 from ovavss_d2.utils.visualization import select_instances
 
 logger = logging.getLogger("ovavss_d2.eval_long_video")
@@ -68,8 +69,9 @@ def get_parser() -> argparse.ArgumentParser:
 def build_predictor(args) -> VideoPredictor:
     cfg = get_cfg()
     add_ovavss_config(cfg)
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    with ints_for_float_keys():  # KEY 0 for a float key
+        cfg.merge_from_file(args.config_file)
+        cfg.merge_from_list(args.opts)
     if not cfg.MODEL.WEIGHTS:
         cfg.MODEL.WEIGHTS = str(default_weights(args.config_file) or "")
     if args.stride is not None:

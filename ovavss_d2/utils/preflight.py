@@ -8,6 +8,7 @@ whose message starts with the file (or argument) it concerns.
 """
 
 import argparse
+import contextlib
 import importlib.util
 import os
 import sys
@@ -29,6 +30,8 @@ __all__ = [
     "check_device",
     "check_input_file",
     "split_vocabulary",
+    "merge_config",
+    "ints_for_float_keys",
     "clean_class_name",
     "D2_DEFAULTS",
 ]
@@ -272,17 +275,49 @@ def first_line(error: Exception) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
+@contextlib.contextmanager
+def ints_for_float_keys():
+    """Within the block, yacs merges accept an int where the default is a float (``KEY 0`` for a
+    float key, in YAML files and in ``KEY VALUE`` overrides) and store it as a float; every other
+    type mismatch (a bool, a string, a float for an int key) still raises yacs' "Type mismatch".
+
+    yacs checks each merged value with ``yacs.config._check_and_coerce_cfg_value_type``; this
+    wraps that function for the duration of the block (tests/utils/test_config_int_floats.py
+    fails if yacs stops calling it).
+    """
+    import yacs.config
+
+    check = yacs.config._check_and_coerce_cfg_value_type
+
+    def coerce(replacement, original, key, full_key):
+        if (
+            isinstance(original, float)
+            and isinstance(replacement, int)
+            and not isinstance(replacement, bool)
+        ):
+            replacement = float(replacement)
+        return check(replacement, original, key, full_key)
+
+    yacs.config._check_and_coerce_cfg_value_type = coerce
+    try:
+        yield
+    finally:
+        yacs.config._check_and_coerce_cfg_value_type = check
+
+
 def merge_config(cfg, config_file: str, opts: Sequence[str], opts_name: str) -> None:
     """Merge ``config_file`` then ``opts`` into a yacs ``cfg``; a bad key or value raises one
-    :class:`InputError` naming the file, or ``opts_name`` for the overrides."""
-    try:
-        cfg.merge_from_file(str(config_file))
-    except (KeyError, ValueError, AssertionError) as e:
-        raise InputError(f"{config_file}: {first_line(e)}") from None
-    try:
-        cfg.merge_from_list(list(opts))
-    except (KeyError, ValueError, AssertionError) as e:
-        raise InputError(f"{opts_name}: {first_line(e)}") from None
+    :class:`InputError` naming the file, or ``opts_name`` for the overrides. An int is accepted
+    for a float key (:func:`ints_for_float_keys`)."""
+    with ints_for_float_keys():
+        try:
+            cfg.merge_from_file(str(config_file))
+        except (KeyError, ValueError, AssertionError) as e:
+            raise InputError(f"{config_file}: {first_line(e)}") from None
+        try:
+            cfg.merge_from_list(list(opts))
+        except (KeyError, ValueError, AssertionError) as e:
+            raise InputError(f"{opts_name}: {first_line(e)}") from None
 
 
 def clean_class_name(name: str) -> str:

@@ -14,21 +14,6 @@ def frames_and_audio(num_frames: int, size=(45, 61), seconds: float = 3.0, rate:
     return frames, waveform, rate
 
 
-def test_outputs_per_frame_at_original_size(predictor):
-    assert predictor.clip_length == 3  # SAMPLING_FRAME_NUM of the tiny config
-    frames, waveform, rate = frames_and_audio(7)  # windows of 3 + 3 + 1 frames
-    outputs = predictor(frames, waveform, rate, audio_starts=[0.4 * t for t in range(7)])
-    assert len(outputs) == 7
-    for out in outputs:
-        assert out["sem_seg"].shape == (4, 45, 61)  # background + 3 classes
-        instances = out["instances"]
-        assert instances.image_size == (45, 61)
-        assert instances.pred_masks.shape[1:] == (45, 61)
-        assert instances.pred_masks.dtype == torch.bool
-        assert len(instances.scores) == len(instances.pred_classes)
-        assert bool((instances.pred_classes >= 0).all() and (instances.pred_classes < 3).all())
-
-
 def test_vocabulary_per_call_and_synonyms(predictor):
     frames, waveform, rate = frames_and_audio(2, size=(32, 40), seconds=1.0)
     outputs = predictor(frames, waveform, rate, vocabulary=["cello", ("fire truck", "fire engine")])
