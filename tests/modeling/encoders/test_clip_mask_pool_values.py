@@ -10,9 +10,9 @@ embedding is a weighted mean of the 4 patch features with weights read off the m
 import torch
 import torch.nn.functional as F
 
-from ovavss_d2.modeling.clip_loader import load_clip
 from ovavss_d2.modeling.open_vocab import CLIPVisualClassifier
 from ovavss_d2.modeling.open_vocab.clip_visual import CLIP_PIXEL_MEAN, CLIP_PIXEL_STD
+from ovavss_d2.modeling.text_encoder.clip_loader import load_clip
 
 SCALE = 10.0
 

@@ -77,6 +77,10 @@ def model(repo_root):
         repo_root,
         **{
             "MODEL.OVAVSS.AUDIO_LABELS.ENABLED": False,
+            # the learned classifier alone names the queries
+            "MODEL.CLASS_SOURCES.NAMES": ["learned"],
+            "MODEL.CLASS_SOURCES.BASE_WEIGHTS": [1.0],
+            "MODEL.CLASS_SOURCES.NOVEL_WEIGHTS": [1.0],
             "MODEL.OVAVSS.TEST.BASE_LOGIT_PENALTY": PENALTY,
             "MODEL.OVAVSS.TEST.OBJECTNESS_EXPONENT": OBJ_EXP,
             "MODEL.OVAVSS.TEST.BACKGROUND_EXPONENT": BG_EXP,
