@@ -22,6 +22,7 @@ The weights come from the config (``MODEL.CLASS_SOURCES.*``); overrides go after
 """
 
 import argparse
+import functools
 import itertools
 import json
 import logging
@@ -39,8 +40,10 @@ from tqdm import tqdm
 
 from ovavss_d2 import add_ovavss_config
 from ovavss_d2.data import build_dataset_mapper
-from ovavss_d2.evaluation import build_evaluator
+from ovavss_d2.evaluation import build_evaluator, clip_evaluator
 from ovavss_d2.modeling.class_sources import SourceWeights
+from ovavss_d2.modeling.meta_arch.inference import frame_mask_logits
+from ovavss_d2.modeling.meta_arch.postprocessing import semantic_from_masks
 
 logger = logging.getLogger("ovavss_d2.tune")
 
@@ -98,14 +101,44 @@ def score_records(
         for record in records:
             clip = dict(record["clip"])
             clip["evidence"] = {k: v for k, v in clip["evidence"].items() if k in weights}
-            if generator is None:
-                outputs = model.postprocess(clip)
-            else:
+            if generator is not None:
                 outputs = _random_class_outputs(model, clip, generator)
+            elif "frame_probs" in record and model.semantic_from == "masks":
+                outputs = _semantic_outputs(model.query_scores(clip), record["frame_probs"])
+            else:
+                outputs = model.postprocess(clip)
             evaluator.process([record["inputs"]], [outputs])
     finally:
         model.source_weights, model.base_bias = saved
     return dict(evaluator.evaluate()["sem_seg"])
+
+
+def _semantic_outputs(scores: torch.Tensor, frame_probs: Sequence[torch.Tensor]) -> List[Dict]:
+    """``sem_seg`` of each frame from cached mask probabilities, as ``clip_results`` computes it
+    with ``semantic_from="masks"`` (the evaluator reads nothing else)."""
+    return [
+        {"sem_seg": semantic_from_masks(scores[:, t] if scores.dim() == 3 else scores, p.float())}
+        for t, p in enumerate(frame_probs)
+    ]
+
+
+def cache_frame_probs(records: Sequence[Dict]) -> None:
+    """Add each clip's per-frame mask probabilities at the original size (they do not depend on
+    the weights): the search then only re-combines and re-paints."""
+    for record in tqdm(records, desc="mask probabilities", unit="clip"):
+        clip = record["clip"]
+        sizes = (clip["padded_size"], clip["image_size"], clip["output_size"])
+        record["frame_probs"] = [
+            frame_mask_logits(clip["mask_logits"], t, *sizes).sigmoid().half()
+            for t in range(clip["mask_logits"].shape[1])
+        ]
+
+
+def cache_label_reads() -> None:
+    """Read each label file once per run (the search evaluates the same frames many times)."""
+    read = clip_evaluator.read_label_map
+    cached = functools.lru_cache(maxsize=None)(read)
+    clip_evaluator.read_label_map = lambda *args, **kwargs: cached(*args, **kwargs).copy()
 
 
 def score_all_background(cfg, records: Sequence[Dict]) -> Dict[str, float]:
@@ -226,6 +259,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         torch.save(records, cache)
         logger.info("wrote the evidence of %d clips to %s", len(records), cache)
 
+    cache_label_reads()
     weights, base_bias = dict(model.source_weights), model.base_bias
     report: Dict[str, object] = {
         "dataset": args.dataset,
@@ -240,10 +274,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         def score(w, bias):
             return score_records(cfg, model, records, w, bias)
 
+        cache_frame_probs(records)  # fp16 masks: the search's scores differ in the 3rd decimal
+
         history = coordinate_search(
             score, weights, base_bias, grid, bias_grid, args.rounds, args.objective
         )
         report["search"] = history
+        for record in records:  # what is reported comes from model.postprocess itself
+            del record["frame_probs"]
         weights = {k: SourceWeights(*v) for k, v in history[-1]["chosen"].items()}
         base_bias = history[-1]["base_bias"]
         report["chosen_results"] = score_records(cfg, model, records, weights, base_bias)

@@ -13,7 +13,7 @@ import torch
 from detectron2.config import CfgNode
 from detectron2.utils.logger import create_small_table
 
-from .clip_evaluator import ClipFrameEvaluator, write_json
+from .clip_evaluator import ClipFrameEvaluator, channel_argmax, write_json
 from .metrics import binary_fmeasure, binary_jaccard, fmeasure_curve
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class AVSBinaryEvaluator(ClipFrameEvaluator):
                 f"binary evaluation needs sem_seg of shape (C >= 2, H, W) with channel 0 the "
                 f"background, got {tuple(scores.shape)}"
             )
-        pred = self._to_eval_size((scores.argmax(dim=0) != 0).cpu().numpy())
+        pred = self._to_eval_size((channel_argmax(scores) != 0).cpu().numpy())
         label = self._to_eval_size(label)
         valid = label != self._ignore_label
         if not valid.any():

@@ -15,7 +15,7 @@ from detectron2.data import MetadataCatalog
 from detectron2.utils.logger import create_small_table
 from tabulate import tabulate
 
-from .clip_evaluator import ClipFrameEvaluator, write_json
+from .clip_evaluator import ClipFrameEvaluator, channel_argmax, write_json
 from .metrics import (
     confusion_matrix,
     frame_averaged_scores,
@@ -125,7 +125,7 @@ class AVSSEvaluator(ClipFrameEvaluator):
                 f"has {self._num_classes} classes (background included): set the model's "
                 "vocabulary to the dataset's classes before evaluating"
             )
-        pred = scores.argmax(dim=0).cpu().numpy()
+        pred = channel_argmax(scores).cpu().numpy()
         if self._gt_filter:
             label = self._filter_to_clip_classes(label, clip)
         label, pred = self._to_eval_size(label), self._to_eval_size(pred)

@@ -47,8 +47,8 @@ def semantic_from_masks(scores: torch.Tensor, masks: torch.Tensor) -> torch.Tens
     """
     evidence = torch.einsum("qk,qhw->khw", scores, masks)  # (K, H, W)
     p_fg = scores.sum(-1)  # (Q,): p_cls sums to 1 over the K classes
-    fg = (p_fg[:, None, None] * masks).max(0)[0].clamp(0, 1)  # (H, W)
-    best = evidence.max(0, keepdim=True)[0].clamp(min=1e-12)
+    fg = (p_fg[:, None, None] * masks).amax(0).clamp(0, 1)  # (H, W)
+    best = evidence.amax(0, keepdim=True).clamp(min=1e-12)
     return torch.cat([(1 - fg)[None], fg[None] * evidence / best])
 
 
