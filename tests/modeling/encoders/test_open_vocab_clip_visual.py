@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from ovavss_d2.modeling.text_encoder.clip_loader import load_clip
 from ovavss_d2.modeling.open_vocab import CLIPVisualClassifier, build_clip_visual_classifier
 from ovavss_d2.modeling.open_vocab.clip_visual import CLIP_PIXEL_MEAN, CLIP_PIXEL_STD
 from ovavss_d2.modeling.open_vocab.ensemble import embedding_logits
+from ovavss_d2.modeling.text_encoder.clip_loader import load_clip
 
 
 def _clip_input_to_pixels(x):
