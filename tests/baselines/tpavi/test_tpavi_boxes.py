@@ -3,7 +3,7 @@
 import torch
 from detectron2.structures import Instances
 
-from ovavss_d2.modeling.tpavi import boxes_from_masks, crop_class_ids, crop_targets_from_batch
+from ovavss_d2.baselines.tpavi import boxes_from_masks, crop_class_ids, crop_targets_from_batch
 
 
 def test_boxes_from_masks_hand_values():

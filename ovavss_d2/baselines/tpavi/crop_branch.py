@@ -122,7 +122,7 @@ def build_crop_encoder(
     if cnn == "torchvision-resnet50":
         trunk, dim = _torchvision_resnet50(weights), 2048
     elif cnn.startswith("efficientnet-lite"):
-        from ..backbone import D2EfficientNetLite
+        from ...modeling.backbone import D2EfficientNetLite
 
         trunk = D2EfficientNetLite(
             variant=cnn, weights=weights, out_features=["res5"], norm="FrozenBN"

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ovavss_d2.modeling.tpavi import CropHead, build_crop_encoder, cut_crops
+from ovavss_d2.baselines.tpavi import CropHead, build_crop_encoder, cut_crops
 
 
 def test_cut_crops_reads_the_box():
