@@ -6,9 +6,9 @@ TPAVI modules), crop targets derived from ground-truth masks, the crop branch an
 losses.
 """
 
-from .boxes import CropTargets, boxes_from_masks, crop_class_ids, crop_targets_from_batch
+from .boxes import CropTargets, crop_class_ids, crop_targets_from_batch
 from .config import add_tpavi_config
-from .crop_branch import CropEncoder, CropHead, build_crop_encoder, cut_crops
+from .crop_branch import CropEncoder, CropHead, build_crop_encoder
 from .crop_losses import (
     audio_visual_matching_loss,
     crop_audio_cosine_loss,
@@ -23,13 +23,11 @@ __all__ = [
     "add_tpavi_config",
     "TPAVIAVS",
     "CropTargets",
-    "boxes_from_masks",
     "crop_class_ids",
     "crop_targets_from_batch",
     "CropEncoder",
     "CropHead",
     "build_crop_encoder",
-    "cut_crops",
     "audio_visual_matching_loss",
     "crop_audio_cosine_loss",
     "crop_classification_loss",

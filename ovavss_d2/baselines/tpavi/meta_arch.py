@@ -25,8 +25,9 @@ from torch import nn
 
 from ...data.class_lists import ClassList, load_class_list
 from ...modeling.audio_encoder import build_audio_encoder
+from ...modeling.crops import cut_crops
 from .boxes import crop_targets_from_batch
-from .crop_branch import CropEncoder, CropHead, build_crop_encoder, cut_crops
+from .crop_branch import CropEncoder, CropHead, build_crop_encoder
 from .crop_losses import (
     audio_visual_matching_loss,
     crop_audio_cosine_loss,
