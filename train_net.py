@@ -99,6 +99,7 @@ from detectron2.utils.logger import setup_logger  # noqa: E402
 from torch.nn.parallel import DistributedDataParallel  # noqa: E402
 
 from ovavss_d2 import add_ovavss_config  # noqa: E402
+from ovavss_d2.baselines.tpavi import add_tpavi_config  # noqa: E402
 from ovavss_d2.checkpoint import CheckpointError, OVAVSSCheckpointer  # noqa: E402
 from ovavss_d2.data import build_dataset_mapper  # noqa: E402
 from ovavss_d2.data.audio import audio_length_summary  # noqa: E402
@@ -291,13 +292,14 @@ class Trainer(DefaultTrainer):
 
 
 def setup(args):
-    """Config from defaults + ovavss_d2 keys + file + command line; logging and output dir.
+    """Config from defaults + ovavss_d2 and TPAVI keys + file + command line; logging, output dir.
 
     Raises:
         preflight.InputError: an unknown key, a value of the wrong type or a bad override.
     """
     cfg = get_cfg()
     add_ovavss_config(cfg)
+    add_tpavi_config(cfg)
     preflight.merge_config(cfg, args.config_file, args.opts, "command-line overrides")
     cfg.freeze()
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():

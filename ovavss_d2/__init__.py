@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from . import baselines  # noqa: F401  registers the baselines' meta-architectures (TPAVIAVS)
 from . import data  # noqa: F401  registers the AVSBench datasets
 from . import evaluation  # noqa: F401
 from . import modeling  # noqa: F401  registers backbones, encoders, decoders, meta-architectures

@@ -1,5 +1,6 @@
-"""Every YAML under configs/ merges into a config with add_ovavss_config, and every name it uses
-(meta-architecture, backbone, encoders, decoders, mapper, datasets, evaluator) resolves."""
+"""Every YAML under configs/ merges into a config with add_ovavss_config and add_tpavi_config, and
+every name it uses (meta-architecture, backbone, encoders, decoders, mapper, datasets, evaluator)
+resolves."""
 
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY
 
 import ovavss_d2  # noqa: F401  registers everything
 from ovavss_d2 import add_ovavss_config
+from ovavss_d2.baselines.tpavi import add_tpavi_config
 from ovavss_d2.data import MAPPERS
 from ovavss_d2.evaluation import EVALUATOR_TYPES
 from ovavss_d2.modeling.audio_encoder import AUDIO_ENCODER_REGISTRY
@@ -26,6 +28,7 @@ D2_BACKBONES = {"build_resnet_backbone", "build_resnet_fpn_backbone"}
 def _load(path: Path):
     cfg = get_cfg()
     add_ovavss_config(cfg)
+    add_tpavi_config(cfg)
     cfg.merge_from_file(str(path))  # raises on unknown keys
     return cfg
 

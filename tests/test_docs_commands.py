@@ -201,6 +201,7 @@ def _check_config(cmd: Command, config_file: Optional[str], overrides: List[str]
     from detectron2.config import get_cfg
 
     from ovavss_d2 import add_ovavss_config
+    from ovavss_d2.baselines.tpavi import add_tpavi_config
     from ovavss_d2.predictor import DEFAULT_CONFIG_FILE
     from ovavss_d2.utils.preflight import InputError, merge_config
 
@@ -209,6 +210,7 @@ def _check_config(cmd: Command, config_file: Optional[str], overrides: List[str]
     assert len(overrides) % 2 == 0, f"{cmd}: overrides are not KEY VALUE pairs: {overrides}"
     cfg = get_cfg()
     add_ovavss_config(cfg)
+    add_tpavi_config(cfg)
     cfg.set_new_allowed(False)
     try:  # the scripts' merge (train_net.py, demo): an int is accepted for a float key
         merge_config(cfg, str(path), overrides, "overrides")

@@ -45,6 +45,7 @@ from fvcore.nn.jit_handles import get_shape
 from torch import nn
 
 from ovavss_d2 import add_ovavss_config
+from ovavss_d2.baselines.tpavi import add_tpavi_config
 from ovavss_d2.modeling.meta_arch import dataset_vocabulary
 from ovavss_d2.utils.preflight import ints_for_float_keys
 
@@ -175,6 +176,7 @@ def main() -> None:
 
     cfg = get_cfg()
     add_ovavss_config(cfg)
+    add_tpavi_config(cfg)
     with ints_for_float_keys():  # KEY 0 for a float key
         cfg.merge_from_file(args.config_file)
         cfg.merge_from_list(args.opts)

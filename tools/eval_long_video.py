@@ -31,6 +31,7 @@ from detectron2.structures import Instances
 from detectron2.utils.logger import setup_logger
 
 from ovavss_d2 import add_ovavss_config
+from ovavss_d2.baselines.tpavi import add_tpavi_config
 from ovavss_d2.data.audio import read_audio
 from ovavss_d2.data.labels import read_label_map
 from ovavss_d2.evaluation.avss_evaluation import AVSSEvaluator
@@ -69,6 +70,7 @@ def get_parser() -> argparse.ArgumentParser:
 def build_predictor(args) -> VideoPredictor:
     cfg = get_cfg()
     add_ovavss_config(cfg)
+    add_tpavi_config(cfg)
     with ints_for_float_keys():  # KEY 0 for a float key
         cfg.merge_from_file(args.config_file)
         cfg.merge_from_list(args.opts)

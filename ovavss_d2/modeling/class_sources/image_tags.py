@@ -20,14 +20,13 @@ from typing import Dict, Sequence
 import torch
 import torch.nn.functional as F
 
+from ..crops import mask_pool, masked_crops
 from ..open_vocab.templates import get_templates
 from ..open_vocab.text_classifier import TextClassifierCache
 from .base import ClassEvidence, ClassSource, ClipQueries, register_class_source
 from .imagenet_classifier import (
     ImageNetClassifier,
     imagenet_categories,
-    mask_pooled,
-    masked_crops,
     normalise_frames,
 )
 
@@ -159,7 +158,10 @@ class ImageTagsSource(ClassSource):
         probs = torch.full((masks.shape[0], num_labels), float("nan"), device=frames.device)
         if q_idx.numel() == 0:
             return probs
-        crops = masked_crops(images[t_idx], masks[q_idx, t_idx], self.input_size, self.crop_margin)
+        # grey (0) outside the mask; CROP_MARGIN is crops.py's margin; legacy roi_align sampling
+        crops = masked_crops(
+            images[t_idx], masks[q_idx, t_idx], self.input_size, self.crop_margin, aligned=False
+        )
         crop_probs = self.classifier(crops).float().softmax(-1)  # (M, J)
         sums = torch.zeros_like(probs).index_add_(0, q_idx, crop_probs)
         counts = present.sum(1, keepdim=True)  # (Q', 1)
@@ -169,7 +171,11 @@ class ImageTagsSource(ClassSource):
     def _pooled_label_probs(self, frames: torch.Tensor, mask_probs: torch.Tensor) -> torch.Tensor:
         """``(Q', J)`` label distribution of each query's mask-pooled features (NaN: no mask)."""
         features = self.classifier.features(normalise_frames(frames, self.input_format))
-        pooled, mass = mask_pooled(features.float(), mask_probs.float())  # (Q', T, F), (Q', T)
+        pooled, mass = mask_pool(
+            features.float(), mask_probs.float().transpose(0, 1), resize="area", clamp_mass=True
+        )  # (T, Q', F), (T, Q')
+        # (Q', T, F), (Q', T); mass row-major so that its sums over T add in a fixed order
+        pooled, mass = pooled.transpose(0, 1), mass.t().contiguous()
         weights = mass / mass.sum(1, keepdim=True).clamp(min=1e-6)
         probs = self.classifier.head((weights[..., None] * pooled).sum(1)).softmax(-1)
         pixels = (mask_probs > self.mask_threshold).flatten(1).sum(-1)  # (Q',)

@@ -1,5 +1,5 @@
 """A frozen ImageNet-1k classifier that ships offline (EfficientNet-Lite with its own head), its
-1000 category names, and masked crops of query masks.
+1000 category names and its input normalisation (masked crops: ``ovavss_d2.modeling.crops``).
 
 Shape letters: N images, M crops, Q queries, T frames, H x W frame size, S crop size,
 F feature channels (1280), J = 1000 ImageNet categories.
@@ -16,17 +16,13 @@ import functools
 from typing import List
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import roi_align
 
 from ..backbone.efficientnet import D2EfficientNetLite, packaged_weights_path
 
 __all__ = [
     "ImageNetClassifier",
     "imagenet_categories",
-    "mask_pooled",
-    "masked_crops",
     "normalise_frames",
 ]
 
@@ -95,63 +91,3 @@ def normalise_frames(frames: torch.Tensor, input_format: str) -> torch.Tensor:
     if input_format == "BGR":
         x = x.flip(1)
     return (x - PIXEL_MEAN) / PIXEL_STD
-
-
-def masked_crops(
-    images: torch.Tensor,
-    masks: torch.Tensor,
-    size: int,
-    margin: float,
-) -> torch.Tensor:
-    """Square crops around masks with everything outside the mask set to 0 (grey after
-    normalisation), resized to ``size`` (bilinear ``roi_align``; outside the frame is 0 too).
-
-    Args:
-        images: float ``(M, 3, H, W)`` normalised images, one per crop.
-        masks: bool ``(M, H, W)``, each with at least one pixel.
-        size: S, the output side.
-        margin: box growth on each side, as a fraction of the box's longer side.
-    Returns:
-        float ``(M, 3, S, S)``.
-    """
-    if masks.shape[0] == 0:
-        return images.new_zeros(0, 3, size, size)
-    ys = masks.any(dim=2)  # (M, H)
-    xs = masks.any(dim=1)  # (M, W)
-    ar_h = torch.arange(masks.shape[1], device=masks.device, dtype=torch.float32)
-    ar_w = torch.arange(masks.shape[2], device=masks.device, dtype=torch.float32)
-    inf = torch.tensor(float("inf"), device=masks.device)
-    y0 = torch.where(ys, ar_h, inf).amin(1)
-    y1 = torch.where(ys, ar_h, -inf).amax(1) + 1
-    x0 = torch.where(xs, ar_w, inf).amin(1)
-    x1 = torch.where(xs, ar_w, -inf).amax(1) + 1
-    cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
-    half = torch.maximum(y1 - y0, x1 - x0) * (0.5 + margin)
-    boxes = torch.stack(
-        [
-            torch.arange(len(masks), device=masks.device, dtype=torch.float32),
-            cx - half,
-            cy - half,
-            cx + half,
-            cy + half,
-        ],
-        dim=1,
-    ).to(images.dtype)
-    filled = images * masks[:, None].to(images.dtype)
-    return roi_align(filled, boxes, output_size=size, spatial_scale=1.0, sampling_ratio=2)
-
-
-def mask_pooled(features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Mask-weighted mean of feature maps.
-
-    Args:
-        features: ``(T, F, h, w)`` feature maps of the frames.
-        masks: float ``(Q, T, H, W)`` mask probabilities at the frame size.
-    Returns:
-        ``(Q, T, F)`` pooled features and ``(Q, T)`` mask mass at the feature size.
-    """
-    small = F.adaptive_avg_pool2d(masks.flatten(0, 1), features.shape[-2:])  # (Q*T, h, w)
-    small = small.view(*masks.shape[:2], *features.shape[-2:])
-    mass = small.sum(dim=(2, 3))  # (Q, T)
-    pooled = torch.einsum("qthw,tfhw->qtf", small, features) / mass.clamp(min=1e-6)[..., None]
-    return pooled, mass

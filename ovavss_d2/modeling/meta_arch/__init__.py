@@ -1,5 +1,4 @@
 """Meta-architectures (registered in Detectron2's META_ARCH_REGISTRY)."""
 
 from .ovavss import OVAVSS  # noqa: F401
-from .tpavi import TPAVIAVS  # noqa: F401
 from .vocabulary import dataset_vocabulary, normalize_vocabulary, training_vocabulary  # noqa: F401

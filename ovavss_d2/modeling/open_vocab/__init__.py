@@ -9,7 +9,6 @@ from .ensemble import (
     embedding_logits,
     fold_objectness,
     geometric_ensemble,
-    mask_pooling,
     max_over_synonyms,
     objectness_from_logits,
 )
@@ -29,7 +28,6 @@ __all__ = [
     "embedding_logits",
     "fold_objectness",
     "geometric_ensemble",
-    "mask_pooling",
     "max_over_synonyms",
     "objectness_from_logits",
 ]

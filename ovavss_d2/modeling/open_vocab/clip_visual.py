@@ -21,9 +21,9 @@ from typing import Tuple
 
 import torch
 import torch.nn.functional as F
-from torchvision.ops import roi_align
 
-from .ensemble import embedding_logits, mask_pooling
+from ..crops import mask_pool, masked_crops
+from .ensemble import embedding_logits
 
 # CLIP's image normalisation (RGB, on [0, 1] images).
 CLIP_PIXEL_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -130,28 +130,13 @@ class CLIPVisualClassifier:
             per_frame[present] = pair_logits  # (Q, T, K)
         else:
             dense = self.dense_features(images)  # (T, E, h', w')
-            pooled = mask_pooling(dense, masks.transpose(0, 1))  # (T, Q, E)
+            pooled, _ = mask_pool(dense, masks.transpose(0, 1))  # (T, Q, E)
             per_frame = embedding_logits(
                 pooled.transpose(0, 1), text_embeds.to(self.device), self.logit_scale
             )
         weight = present.unsqueeze(-1).float()  # (Q, T, 1)
         logits = (per_frame * weight).sum(1) / weight.sum(1).clamp(min=1.0)  # (Q, K)
         return logits, present
-
-    def _crop_boxes(self, binary: torch.Tensor) -> torch.Tensor:
-        """Square boxes ``(N, 4)`` (x0, y0, x1, y1) around each ``(N, H, W)`` mask, with margin."""
-        ys = binary.any(dim=2)  # (N, H)
-        xs = binary.any(dim=1)  # (N, W)
-        h, w = binary.shape[-2:]
-        ar_h = torch.arange(h, device=binary.device)
-        ar_w = torch.arange(w, device=binary.device)
-        y0 = torch.where(ys, ar_h, h).amin(1).float()
-        y1 = torch.where(ys, ar_h, -1).amax(1).float() + 1
-        x0 = torch.where(xs, ar_w, w).amin(1).float()
-        x1 = torch.where(xs, ar_w, -1).amax(1).float() + 1
-        side = torch.maximum(y1 - y0, x1 - x0) * (1 + self.crop_margin)
-        cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
-        return torch.stack([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], dim=1)
 
     def _crop_embeddings(
         self, images: torch.Tensor, binary: torch.Tensor, present: torch.Tensor
@@ -164,15 +149,10 @@ class CLIPVisualClassifier:
         black = self._normalise(torch.zeros(1, 3, 1, 1, device=images.device))
         for i in range(0, len(q_idx), self.batch_size):
             qi, ti = q_idx[i : i + self.batch_size], t_idx[i : i + self.batch_size]
+            # Square crops, black outside the mask and the frame. crop_margin is the total growth
+            # of the square's side, i.e. half of it on each side in crops.py's margin convention.
             m = binary[qi, ti]  # (n, H, W)
-            masked = torch.where(m.unsqueeze(1), norm[ti], black)  # (n, 3, H, W)
-            boxes = torch.cat(
-                [torch.arange(len(qi), device=m.device).unsqueeze(1).float(), self._crop_boxes(m)],
-                1,
-            )
-            # roi_align averages 2x2 samples per output pixel (anti-aliasing); outside the image
-            # it samples zeros, so re-fill those with black too.
-            crops = roi_align(masked - black, boxes, self.input_size, 1.0, 2, aligned=True) + black
+            crops = masked_crops(norm[ti], m, self.input_size, self.crop_margin / 2, fill=black)
             out.append(self.clip_model.encode_image(crops.to(self.dtype)).float())
         if not out:
             return torch.zeros(0, self.clip_model.text_projection.shape[1], device=images.device)

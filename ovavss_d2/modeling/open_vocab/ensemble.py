@@ -1,5 +1,5 @@
-"""Pure functions of open-vocabulary classification: mask pooling, CLIP logits, max over synonyms,
-the base/novel geometric ensemble and the sounding-objectness factor.
+"""Pure functions of open-vocabulary classification: CLIP logits, max over synonyms, the base/novel
+geometric ensemble and the sounding-objectness factor (mask pooling: ``ovavss_d2.modeling.crops``).
 
 Shapes: ``B`` images (frames), ``Q`` queries, ``K`` classes, ``S`` synonyms per class, ``C``
 feature channels, ``E`` embedding size, ``H x W`` feature size. ``...`` is any leading shape.
@@ -9,25 +9,6 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-
-
-def mask_pooling(features: torch.Tensor, masks: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Average features over each (soft) mask.
-
-    Args:
-        features: ``(B, C, H, W)`` dense features.
-        masks: ``(B, Q, H', W')`` mask weights in [0, 1] (probabilities or binary masks); resized
-            bilinearly to ``H x W`` when the sizes differ.
-        eps: added to each mask's area so an empty mask pools to zeros, not NaN.
-
-    Returns:
-        ``(B, Q, C)``: ``sum(mask * feature) / (sum(mask) + eps)``.
-    """
-    if masks.shape[-2:] != features.shape[-2:]:
-        masks = F.interpolate(masks, size=features.shape[-2:], mode="bilinear", align_corners=False)
-    masks = masks.to(features.dtype)
-    pooled = torch.einsum("bqhw,bchw->bqc", masks, features)  # (B, Q, C)
-    return pooled / (masks.sum(dim=(-2, -1)).unsqueeze(-1) + eps)
 
 
 def embedding_logits(

@@ -11,7 +11,7 @@ from tag_source_helpers import HashTextEncoder, load_imagenet_classifier, load_m
 from ovavss_d2 import add_ovavss_config
 from ovavss_d2.modeling.class_sources.base import CLASS_SOURCE_REGISTRY, ClipQueries
 from ovavss_d2.modeling.class_sources.image_tags import ImageTagsSource, select_queries
-from ovavss_d2.modeling.class_sources.imagenet_classifier import imagenet_categories, masked_crops
+from ovavss_d2.modeling.class_sources.imagenet_classifier import imagenet_categories
 from ovavss_d2.modeling.open_vocab.templates import get_templates
 from ovavss_d2.modeling.open_vocab.text_classifier import TextClassifierCache
 
@@ -59,19 +59,6 @@ def test_select_queries():
     scores = torch.tensor([0.1, 0.9, 0.5, 0.7])
     assert select_queries(scores, 2).tolist() == [False, True, False, True]
     assert select_queries(scores, 0).all() and select_queries(scores, 9).all()
-
-
-def test_masked_crops_grey_outside_mask():
-    images = torch.ones(2, 3, 16, 16)
-    masks = torch.zeros(2, 16, 16, dtype=torch.bool)
-    masks[0, 4:12, 4:12] = True  # a square: with no margin the crop lies inside the mask
-    masks[1, 0:4, 0:16] = True  # a wide strip at the top: its square box leaves the frame
-    crops = masked_crops(images, masks, size=8, margin=0.0)
-    assert crops.shape == (2, 3, 8, 8)
-    assert torch.allclose(crops[0, :, 2:6, 2:6], torch.ones(3, 4, 4))
-    assert crops[1, :, 0].min() == 0.0  # above the frame: 0 (grey after normalisation)
-    # the strip covers frame rows 0-3, the crop frame rows -6 .. 10 (2 rows per output row)
-    assert crops[1, :, 3].min() > 0.9 and crops[1, :, 6:].max() == 0.0
 
 
 @pytest.fixture

@@ -9,31 +9,9 @@ from ovavss_d2.modeling.open_vocab import (
     embedding_logits,
     fold_objectness,
     geometric_ensemble,
-    mask_pooling,
     max_over_synonyms,
     objectness_from_logits,
 )
-
-
-def test_mask_pooling_hand_computed():
-    feats = torch.tensor([[[1.0, 2.0], [3.0, 4.0]], [[10.0, 20.0], [30.0, 40.0]]]).unsqueeze(
-        0
-    )  # (1, 2, 2, 2)
-    masks = torch.tensor(
-        [[[1.0, 0.0], [0.0, 1.0]], [[0.5, 0.5], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]]
-    )
-    pooled = mask_pooling(feats, masks.unsqueeze(0))  # (1, 3, 2)
-    torch.testing.assert_close(pooled[0, 0], torch.tensor([2.5, 25.0]))  # mean of pixels 0 and 3
-    torch.testing.assert_close(pooled[0, 1], torch.tensor([1.5, 15.0]), rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(pooled[0, 2], torch.zeros(2))  # empty mask: zeros, not NaN
-
-
-def test_mask_pooling_resizes_masks():
-    feats = torch.arange(4.0).view(1, 1, 2, 2)
-    masks = torch.ones(1, 1, 8, 8)
-    torch.testing.assert_close(
-        mask_pooling(feats, masks)[0, 0], torch.tensor([1.5]), rtol=1e-5, atol=1e-5
-    )
 
 
 def test_embedding_logits_and_max_over_synonyms():

@@ -1,22 +1,9 @@
-"""Crop cutting, the crop head and the separate crop CNNs."""
+"""The crop head and the separate crop CNNs."""
 
 import pytest
 import torch
 
-from ovavss_d2.modeling.tpavi import CropHead, build_crop_encoder, cut_crops
-
-
-def test_cut_crops_reads_the_box():
-    images = torch.zeros(2, 3, 20, 30)
-    images[1, :, :, 15:] = 100.0  # right half of frame 1
-    images[1, 0, 5:15, 20:26] = 7.0  # a 10 x 6 block in channel 0
-    boxes = torch.tensor([[18.0, 2.0, 28.0, 18.0], [20.0, 5.0, 26.0, 15.0]])
-    crops = cut_crops(images, boxes, torch.tensor([1, 1]), size=8)
-    assert crops.shape == (2, 3, 8, 8)
-    assert torch.allclose(crops[0, 1:], torch.tensor(100.0))  # inside the bright half
-    assert torch.allclose(crops[1, 0, 2:-2, 2:-2], torch.tensor(7.0))  # inner samples of the block
-    assert torch.allclose(crops[1, 1:], torch.tensor(100.0))
-    assert cut_crops(images, boxes[:0], torch.zeros(0, dtype=torch.long), 8).shape == (0, 3, 8, 8)
+from ovavss_d2.baselines.tpavi import CropHead, build_crop_encoder
 
 
 def test_crop_head_layers_follow_the_losses():

@@ -24,20 +24,18 @@ from detectron2.structures import ImageList
 from torch import nn
 
 from ...data.class_lists import ClassList, load_class_list
-from ..audio_encoder import build_audio_encoder
-from ..tpavi import (
-    CropEncoder,
-    CropHead,
-    TPAVIDecoder,
+from ...modeling.audio_encoder import build_audio_encoder
+from ...modeling.crops import cut_crops
+from .boxes import crop_targets_from_batch
+from .crop_branch import CropEncoder, CropHead, build_crop_encoder
+from .crop_losses import (
     audio_visual_matching_loss,
-    build_crop_encoder,
     crop_audio_cosine_loss,
     crop_classification_loss,
     crop_pairwise_loss,
-    crop_targets_from_batch,
-    cut_crops,
-    pad_clip_tokens,
 )
+from .fpn_decoder import TPAVIDecoder
+from .tpavi import pad_clip_tokens
 
 __all__ = ["TPAVIAVS"]
 
@@ -104,7 +102,7 @@ class TPAVIAVS(nn.Module):
             crop_ce_weight, crop_pairwise_weight, crop_audio_cos_weight: crop loss weights.
             crop_size: S.
             crop_class_ids: class key -> crop-head class, for binary datasets (see
-                ``crop_class_ids`` in ``ovavss_d2.modeling.tpavi.boxes``).
+                ``crop_class_ids`` in ``ovavss_d2.baselines.tpavi.boxes``).
             crop_min_area, crop_margin, crop_max: see ``crop_targets_from_batch``.
         """
         super().__init__()

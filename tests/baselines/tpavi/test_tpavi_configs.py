@@ -7,6 +7,7 @@ import pytest
 from detectron2.config import get_cfg
 
 from ovavss_d2 import add_ovavss_config
+from ovavss_d2.baselines.tpavi import add_tpavi_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs" / "avsbench_object"
 CONFIGS = sorted(p.name for p in CONFIG_DIR.glob("*.yaml"))
@@ -15,6 +16,7 @@ CONFIGS = sorted(p.name for p in CONFIG_DIR.glob("*.yaml"))
 def load(name: str):
     cfg = get_cfg()
     add_ovavss_config(cfg)
+    add_tpavi_config(cfg)
     cfg.merge_from_file(str(CONFIG_DIR / name))
     return cfg
 
@@ -50,3 +52,11 @@ def test_crop_variant_differs_from_its_base_only_in_crop_keys():
         cfg.MODEL.TPAVI.CROP_LOSS = None
         cfg.OUTPUT_DIR = ""
     assert base == crop
+
+
+def test_tpavi_keys_come_only_from_add_tpavi_config():
+    cfg = get_cfg()
+    add_ovavss_config(cfg)
+    assert "TPAVI" not in cfg.MODEL
+    add_tpavi_config(cfg)
+    assert cfg.MODEL.TPAVI.TASK == "binary" and cfg.MODEL.TPAVI.CROP_LOSS.MAX_CROPS == 32

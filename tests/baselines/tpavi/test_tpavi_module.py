@@ -4,7 +4,7 @@ import pytest
 import torch
 from detectron2.layers import ShapeSpec
 
-from ovavss_d2.modeling.tpavi import TPAVI, TPAVIDecoder, pad_clip_tokens
+from ovavss_d2.baselines.tpavi import TPAVI, TPAVIDecoder, pad_clip_tokens
 
 
 def _randomize_output(module: TPAVI) -> TPAVI:

@@ -1,4 +1,5 @@
-"""The crop branch: crops cut from the frames, an ImageNet CNN, and the 2048 -> 512 -> K head.
+"""The crop branch: an ImageNet CNN encoding the crops (cut by ``ovavss_d2.modeling.crops``) and
+the 2048 -> 512 -> K head.
 
 Shape letters: ``R`` crops, ``S`` crop side, ``F`` pooled CNN feature size, ``E`` hidden
 (embedding) size, ``K`` crop classes, ``D`` audio-token size of the TPAVI model.
@@ -11,32 +12,10 @@ import torch
 import torch.nn.functional as F
 from detectron2.layers import FrozenBatchNorm2d
 from torch import nn
-from torchvision.ops import roi_align
 
-__all__ = ["cut_crops", "CropEncoder", "CropHead", "build_crop_encoder"]
+__all__ = ["CropEncoder", "CropHead", "build_crop_encoder"]
 
 logger = logging.getLogger(__name__)
-
-
-def cut_crops(
-    images: torch.Tensor, boxes: torch.Tensor, frame_index: torch.Tensor, size: int
-) -> torch.Tensor:
-    """Cut boxes out of frames and resize them to ``size x size`` (bilinear, aspect not kept).
-
-    Args:
-        images: ``(N, 3, H, W)`` float frames.
-        boxes: ``(R, 4)`` ``(x0, y0, x1, y1)`` in pixels, exclusive ends.
-        frame_index: ``(R,)`` frame of each box.
-        size: S.
-
-    Returns:
-        ``(R, 3, S, S)`` crops.
-    """
-    rois = torch.cat([frame_index.to(boxes.dtype)[:, None], boxes], dim=1).to(images.dtype)
-    # aligned=True: pixel i covers [i, i + 1), so the box edges above are exact pixel borders.
-    return roi_align(
-        images, rois, output_size=(size, size), spatial_scale=1.0, sampling_ratio=2, aligned=True
-    )
 
 
 class CropEncoder(nn.Module):
@@ -122,7 +101,7 @@ def build_crop_encoder(
     if cnn == "torchvision-resnet50":
         trunk, dim = _torchvision_resnet50(weights), 2048
     elif cnn.startswith("efficientnet-lite"):
-        from ..backbone import D2EfficientNetLite
+        from ...modeling.backbone import D2EfficientNetLite
 
         trunk = D2EfficientNetLite(
             variant=cnn, weights=weights, out_features=["res5"], norm="FrozenBN"

@@ -5,7 +5,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ovavss_d2.modeling.tpavi import (
+from ovavss_d2.baselines.tpavi import (
     audio_visual_matching_loss,
     crop_audio_cosine_loss,
     crop_classification_loss,

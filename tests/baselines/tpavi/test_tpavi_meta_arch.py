@@ -15,8 +15,13 @@ from detectron2.structures import Instances
 from torch import nn
 
 from ovavss_d2 import add_ovavss_config
-from ovavss_d2.modeling.meta_arch.tpavi import TPAVIAVS
-from ovavss_d2.modeling.tpavi import CropEncoder, CropHead, TPAVIDecoder
+from ovavss_d2.baselines.tpavi import (
+    TPAVIAVS,
+    CropEncoder,
+    CropHead,
+    TPAVIDecoder,
+    add_tpavi_config,
+)
 
 INSTANT_TEST = "configs/avsbench_object/tpavi_effnet_yamnet_synth_instant_test.yaml"
 NUM_CLASSES = 4
@@ -339,6 +344,7 @@ def _meta_dataset(class_list: str) -> str:
 def tiny_cfg(repo_root):
     cfg = get_cfg()
     add_ovavss_config(cfg)
+    add_tpavi_config(cfg)
     cfg.merge_from_file(str(repo_root / INSTANT_TEST))
     cfg.DATASETS.TRAIN = (_meta_dataset("avss_synth.txt"),)
     cfg.MODEL.EFFICIENTNET.WEIGHTS = "none"

@@ -1,4 +1,4 @@
-"""Object boxes derived from ground-truth masks, and the crop targets of a batch.
+"""Object boxes derived from ground-truth masks (``ovavss_d2.modeling.crops``), the crop targets.
 
 Shape letters: ``N`` objects of a clip (one per class present), ``T`` frames, ``H x W`` frame size,
 ``R`` crops of a batch.
@@ -13,34 +13,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ["boxes_from_masks", "CropTargets", "crop_targets_from_batch", "crop_class_ids"]
+from ...modeling.crops import boxes_from_masks, expand_boxes
 
-
-def boxes_from_masks(masks: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Tight boxes of boolean masks.
-
-    Args:
-        masks: bool ``(..., H, W)``.
-
-    Returns:
-        ``boxes (..., 4)`` float ``(x0, y0, x1, y1)`` in pixels with exclusive ends (a one-pixel
-        mask at (x, y) gives ``(x, y, x + 1, y + 1)``), all zero for an empty mask; and
-        ``nonempty (...)`` bool.
-    """
-    rows = masks.any(dim=-1)  # (..., H)
-    cols = masks.any(dim=-2)  # (..., W)
-    nonempty = rows.any(dim=-1)
-
-    def span(hits: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        size = hits.shape[-1]
-        first = hits.float().argmax(dim=-1)  # first True (0 when none)
-        last = size - 1 - hits.flip(-1).float().argmax(dim=-1)
-        return first, last + 1
-
-    y0, y1 = span(rows)
-    x0, x1 = span(cols)
-    boxes = torch.stack([x0, y0, x1, y1], dim=-1).float() * nonempty[..., None]
-    return boxes, nonempty
+__all__ = ["CropTargets", "crop_targets_from_batch", "crop_class_ids"]
 
 
 @dataclass
@@ -98,8 +73,8 @@ def crop_targets_from_batch(
             frames are all-False and give no crop.
         class_ids: see ``crop_class_ids``.
         min_area: masks with fewer pixels in a frame give no crop there.
-        margin: each box grows by this fraction of its width / height on every side, clipped
-            to the frame.
+        margin: each box grows by this fraction of its width / height on every side (the margin
+            convention of ``ovavss_d2.modeling.crops``), clipped to the frame.
         max_crops: keep at most this many crops, choosing whole objects in random order (so an
             object keeps all its frames); 0 keeps all.
         generator: random source of that choice.
@@ -121,11 +96,7 @@ def crop_targets_from_batch(
             )
         boxes, _ = boxes_from_masks(masks)  # (N, T, 4)
         keep = masks.flatten(2).sum(-1) >= max(min_area, 1)  # (N, T)
-        if margin > 0:
-            size = (boxes[..., 2:] - boxes[..., :2]).repeat(1, 1, 2)
-            boxes = boxes + margin * size * torch.tensor([-1.0, -1.0, 1.0, 1.0], device=device)
-            limit = torch.tensor([w, h, w, h], dtype=boxes.dtype, device=device)
-            boxes = torch.minimum(boxes.clamp(min=0), limit)
+        boxes = expand_boxes(boxes, margin, clip_to=(h, w))
         labels = crop_class_ids(clip, class_ids).to(device)
         obj, t = keep.nonzero(as_tuple=True)
         rows.append((boxes[obj, t], t + frame_offset, b, obj + object_offset, labels[obj]))

@@ -1,26 +1,9 @@
-"""Boxes from ground-truth masks and the crop targets of a batch, against hand-computed values."""
+"""The crop targets of a batch (boxes from ground-truth masks), against hand-computed values."""
 
 import torch
 from detectron2.structures import Instances
 
-from ovavss_d2.modeling.tpavi import boxes_from_masks, crop_class_ids, crop_targets_from_batch
-
-
-def test_boxes_from_masks_hand_values():
-    masks = torch.zeros(3, 6, 7, dtype=torch.bool)
-    masks[0, 2:5, 1:4] = True  # rows 2-4, columns 1-3
-    masks[1, 5, 6] = True  # one pixel in the corner
-    boxes, nonempty = boxes_from_masks(masks)  # mask 2 stays empty
-    assert boxes.tolist() == [[1, 2, 4, 5], [6, 5, 7, 6], [0, 0, 0, 0]]
-    assert nonempty.tolist() == [True, True, False]
-
-
-def test_boxes_from_masks_spans_separate_parts():
-    masks = torch.zeros(1, 2, 8, 8, dtype=torch.bool)  # (N, T, H, W)
-    masks[0, 1, 1, 1] = masks[0, 1, 6, 4] = True
-    boxes, nonempty = boxes_from_masks(masks)
-    assert boxes.shape == (1, 2, 4)
-    assert boxes[0, 1].tolist() == [1, 1, 5, 7] and nonempty[0].tolist() == [False, True]
+from ovavss_d2.baselines.tpavi import crop_class_ids, crop_targets_from_batch
 
 
 def _clip(masks, classes, binary=False, names=()):
