@@ -3,14 +3,15 @@
 
 Photo cut-outs of Debian's tuxpaint-stamps-default (their alpha channel is the mask) move over real
 or procedural backgrounds while their own real recordings play. Each clip: 5 frames over 5 s, 1-3
-sounding objects, silent distractors, sources that stop or start within the clip. v2 (the default)
-adds a noise floor at a drawn SNR (stationary noise, off-screen speech babble and sounds), camera
-motion, colour / blur / JPEG variation, backgrounds and noise recordings held out per split, and
-robustness variants of the test split (clean, fixed SNRs). See datasets/README.md.
+sounding objects, silent distractors, sources that stop or start within the clip, a noise floor at
+a drawn SNR (stationary noise, off-screen speech babble and sounds), camera motion, colour / blur /
+JPEG variation, backgrounds and noise recordings held out per split, and robustness variants of the
+test split (clean, fixed SNRs): AVSS-Synth v2 (v1 is retired). See datasets/README.md.
 
-    python datasets/prepare_avss_synth.py                        # v2: 1600 clips, 224x224, seed 0
-    python datasets/prepare_avss_synth.py --version 1 --output datasets/AVSS-Synth-v1   # v1
+    python datasets/prepare_avss_synth.py                        # 1600 clips, 224x224, seed 0
     python datasets/prepare_avss_synth.py --train-clips 3000 --snr-range 5 30 --variants clean,0
+
+The generator itself is the package ``avss_synth`` beside this script (datasets/avss_synth).
 
 Needs the media packages: `bash scripts/setup.sh --media`.
 """
@@ -22,9 +23,9 @@ import sys
 import time
 from typing import Tuple
 
-from ovavss_d2.data.synth import (
+from avss_synth import (
     DEFAULT_CLIPS,
-    DEFAULT_CLIPS_V1,
+    RETIRED_VERSION_ERROR,
     MediaError,
     build_avss_synth,
     parse_variants,
@@ -58,14 +59,11 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", default=default_output(), help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same files")
     parser.add_argument(
-        "--version", type=int, default=2, choices=(1, 2), help="benchmark version (see README)"
+        "--version", type=int, default=2, help="benchmark version: 2 (v1 is retired)"
     )
     for split in ("train", "val", "test"):
         parser.add_argument(
-            f"--{split}-clips",
-            type=int,
-            default=None,
-            help=f"{split} clips (v2: {DEFAULT_CLIPS[split]}, v1: {DEFAULT_CLIPS_V1[split]})",
+            f"--{split}-clips", type=int, default=DEFAULT_CLIPS[split], help=f"{split} clips"
         )
     parser.add_argument(
         "--snr-range",
@@ -73,17 +71,17 @@ def get_parser() -> argparse.ArgumentParser:
         nargs=2,
         default=(0.0, 30.0),
         metavar=("LOW", "HIGH"),
-        help="v2: dB range of the drawn noise floor",
+        help="dB range of the drawn noise floor",
     )
     parser.add_argument(
         "--variants",
         default="clean,20,10,5",
-        help="v2: test variants, 'clean' and SNRs in dB, comma-separated ('' for none)",
+        help="test variants, 'clean' and SNRs in dB, comma-separated ('' for none)",
     )
     parser.add_argument(
         "--write-stems",
         action="store_true",
-        help="v2: also write stems/<uid>/{sources,noise}.wav (float32) of every clip",
+        help="also write stems/<uid>/{sources,noise}.wav (float32) of every clip",
     )
     parser.add_argument("--size", type=parse_size, default="224x224", help="frame WIDTHxHEIGHT")
     parser.add_argument("--sample-rate", type=int, default=16000, help="audio.wav sample rate")
@@ -112,11 +110,10 @@ def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     log = logging.getLogger("prepare_avss_synth")
-    defaults = DEFAULT_CLIPS if args.version == 2 else DEFAULT_CLIPS_V1
-    clips = {
-        s: defaults[s] if getattr(args, f"{s}_clips") is None else getattr(args, f"{s}_clips")
-        for s in ("train", "val", "test")
-    }
+    if args.version != 2:
+        log.error("prepare_avss_synth: --version %d: %s", args.version, RETIRED_VERSION_ERROR)
+        return 2
+    clips = {s: getattr(args, f"{s}_clips") for s in ("train", "val", "test")}
     if min(clips.values()) < 0:
         log.error("clip counts must not be negative")
         return 2
@@ -141,7 +138,6 @@ def main(argv=None) -> int:
             workers=max(1, args.workers),
             force=args.force,
             progress=True,
-            version=args.version,
             snr_range=tuple(args.snr_range),
             variants=variants,
             write_stems=args.write_stems,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Build AVSS-Synth-Long: long clips in which the same objects persist while their sounds start and stop.
+"""Build AVSS-Synth-Long: long clips whose objects persist while their sounds start and stop.
 
 The benchmark of video inference over windows and tracks (docs/RESULTS.md, "Long videos"): each
 clip lasts 30-40 s at one segmented frame per second, with 2-3 objects of distinct classes from
@@ -18,12 +18,8 @@ import os
 import sys
 import time
 
-from ovavss_d2.data.synth import MediaError
-from ovavss_d2.data.synth.long_clips import (
-    DEFAULT_LONG_CLIPS,
-    DEFAULT_SECONDS,
-    build_avss_synth_long,
-)
+from avss_synth import MediaError
+from avss_synth.long_clips import DEFAULT_LONG_CLIPS, DEFAULT_SECONDS, build_avss_synth_long
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -17,18 +17,13 @@ import sys
 from pathlib import Path
 from typing import List, Tuple
 
+import _avss_synth_path  # noqa: F401  (datasets/ on sys.path, for the generator avss_synth)
 import cv2
 import numpy as np
 import soundfile as sf
 
-from ovavss_d2.data.synth.clips import alpha_paste
-from ovavss_d2.data.synth.media import (
-    MediaError,
-    index_media,
-    load_background,
-    load_sound,
-    load_stamp,
-)
+from avss_synth.media import MediaError, index_media, load_background, load_sound, load_stamp
+from avss_synth.objects import alpha_paste
 from ovavss_d2.utils.video_io import AudioStream, VideoWriter
 
 OBJECT_SIZE = 0.42  # sqrt(object area) as a fraction of min(H, W)

@@ -1,7 +1,7 @@
 """Tiny AVSBench-semantic-format datasets for tests (no real data needed).
 
 ``make_fake_avsbench(root)`` writes, under ``root``, exactly the on-disk layout that
-``ovavss_d2.data.datasets.avsbench`` reads::
+``ovavss_d2.data.datasets.avsbench`` reads, with the format's writers (``avsbench_format``)::
 
     metadata.csv      columns vid, uid, s_min, s_sec, a_obj, split, label (as AVSBench's)
     label2idx.json    class keys -> label indices, from the class list
@@ -24,8 +24,6 @@ Example::
     names = register_avsbench_semantic(fake.root, name_prefix="test_")  # test_avss_v2_train, ...
 """
 
-import csv
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,14 +31,24 @@ from typing import List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import soundfile as sf
-from PIL import Image
 
-from ..data.class_lists import ClassList, encode_label_rgb, load_class_list, load_split, palette
+from ..data.class_lists import ClassList, load_class_list, load_split
+from ..data.datasets.avsbench_format import (
+    SUBSET_NUM_FRAMES,
+    annotated_by_design,
+    clip_folder,
+    make_clip_dirs,
+    write_audio,
+    write_frame,
+    write_label,
+    write_label2idx,
+    write_metadata,
+)
 
 __all__ = ["FakeClip", "FakeDataset", "make_fake_avsbench", "tone_frequency", "write_tone"]
 
-_NUM_FRAMES = {"v1s": 5, "v1m": 5, "v2": 10}  # frames per clip of each AVSBench subset
 _SPLITS = ("train", "val", "test")
+_METADATA_COLUMNS = ("vid", "uid", "s_min", "s_sec", "a_obj", "split", "label")  # as AVSBench's
 
 
 @dataclass
@@ -168,11 +176,10 @@ def make_fake_avsbench(
         base_ids, novel_ids = all_ids, []
     rng = np.random.RandomState(seed)
     h, w = size
-    colors = palette(len(cl))
     dataset = FakeDataset(root=root, classes=cl)
     rows = []
     for subset in subsets:
-        n_frames = _NUM_FRAMES[subset]
+        n_frames = SUBSET_NUM_FRAMES[subset]
         for split_name in splits:
             if isinstance(clips_per_split, int):
                 count = clips_per_split
@@ -198,7 +205,6 @@ def make_fake_avsbench(
                     n_frames,
                     (h, w),
                     cl,
-                    colors,
                     rng,
                     label_format,
                     sample_rate,
@@ -217,15 +223,8 @@ def make_fake_avsbench(
                         "label": subset,
                     }
                 )
-    with open(root / "metadata.csv", "w", newline="") as f:
-        writer = csv.DictWriter(
-            f, fieldnames=["vid", "uid", "s_min", "s_sec", "a_obj", "split", "label"]
-        )
-        writer.writeheader()
-        writer.writerows(rows)
-    (root / "label2idx.json").write_text(
-        json.dumps({name: i for i, name in enumerate(cl.names)}, indent=1)
-    )
+    write_metadata(root, rows, columns=_METADATA_COLUMNS)
+    write_label2idx(root, cl.names)
     return dataset
 
 
@@ -238,7 +237,6 @@ def _write_clip(
     n_frames: int,
     size: Tuple[int, int],
     cl: ClassList,
-    colors: np.ndarray,
     rng: np.random.RandomState,
     label_format: str,
     sample_rate: int,
@@ -246,9 +244,7 @@ def _write_clip(
     audio_seconds: Optional[float],
 ) -> FakeClip:
     h, w = size
-    clip_dir = root / subset / uid
-    (clip_dir / "frames").mkdir(parents=True, exist_ok=True)
-    (clip_dir / "labels_rgb").mkdir(parents=True, exist_ok=True)
+    clip_dir = make_clip_dirs(clip_folder(root, subset, uid))
     # One rectangle per class, about a quarter of each side, drifting right/down by a pixel a frame;
     # class k stays in the k-th vertical band so that rectangles never hide each other.
     starts = []
@@ -259,7 +255,7 @@ def _write_clip(
         x0 = k * band + int(rng.randint(0, max(1, band - bw - n_frames)))
         starts.append((x0, y0, bw, bh))
     background = rng.randint(0, 64, size=(h, w, 3)).astype(np.uint8)
-    annotated = [not (subset == "v1s" and split == "train" and t > 0) for t in range(n_frames)]
+    annotated = [annotated_by_design(subset, split, t) for t in range(n_frames)]
     boxes: List[List[Tuple[int, int, int, int]]] = [[] for _ in ids]
     for t in range(n_frames):
         frame = background.copy()
@@ -270,22 +266,16 @@ def _write_clip(
             boxes[k].append(box)
             frame[box[1] : box[3], box[0] : box[2]] = _class_color(cls_id)
             label[box[1] : box[3], box[0] : box[2]] = cls_id
-        Image.fromarray(frame).save(clip_dir / "frames" / f"{t}.jpg", quality=95)
+        write_frame(clip_dir, t, frame, quality=95)
         if annotated[t]:
-            path = clip_dir / "labels_rgb" / f"{t}.png"
-            if label_format == "rgb":
-                Image.fromarray(encode_label_rgb(label, len(cl))).save(path)
-            else:
-                img = Image.frombytes("P", (w, h), label.astype(np.uint8).tobytes())
-                img.putpalette(colors.reshape(-1).tolist() + [0] * (768 - colors.size))
-                img.save(path)
+            write_label(clip_dir, t, label, len(cl), paletted=label_format == "P")
     seconds = float(n_frames) if audio_seconds is None else float(audio_seconds)
     n = int(round(seconds * sample_rate))
     t_axis = np.arange(n) / sample_rate
     signal = sum(0.3 * np.sin(2 * np.pi * tone_frequency(c) * t_axis) for c in ids)
     signal = signal + 0.01 * rng.randn(n)
     data = np.repeat(np.asarray(signal, dtype=np.float32)[:, None], audio_channels, axis=1)
-    sf.write(os.fspath(clip_dir / "audio.wav"), data, sample_rate)
+    write_audio(clip_dir, data, sample_rate)
     return FakeClip(
         uid=uid,
         subset=subset,

@@ -10,6 +10,7 @@ from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog
 from detectron2.data import transforms as T
 
+from avss_synth.noise import snr_db
 from ovavss_d2.config import add_ovavss_config
 from ovavss_d2.data import AVSSDatasetMapper
 from ovavss_d2.data.augmentation import (
@@ -21,7 +22,6 @@ from ovavss_d2.data.augmentation import (
     find_noise_files,
 )
 from ovavss_d2.data.datasets import register_avsbench_semantic
-from ovavss_d2.data.synth.noise import snr_db
 
 SR = 16000
 IDENTITY = [T.ResizeShortestEdge(48, 1000)]  # the fake frames are 48x64: no resize

@@ -7,8 +7,8 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from ovavss_d2.data.synth.media import SOUND_CLASSES, STAMP_CLASSES
-from ovavss_d2.data.synth.pools import OFFSCREEN_SOUNDS
+from avss_synth.media import SOUND_CLASSES, STAMP_CLASSES
+from avss_synth.pools import OFFSCREEN_SOUNDS
 
 NUM_SPEECH_GROUPS = 6  # spoken descriptions: 6 stamps x 2 languages
 NUM_BACKGROUNDS = 7

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from avss_synth import build_avss_synth, index_media_v2, variant_root
+from avss_synth.clips_v2 import smooth_edges
+from avss_synth.noise import colored_noise, mix_at_snr, scale_to_snr, snr_db
+from avss_synth.pools import assign_pools, background_group, speech_group
+from avss_synth.variants import parse_variants
 from ovavss_d2.data.class_lists import load_class_list
-from ovavss_d2.data.synth import build_avss_synth, index_media_v2, variant_root
-from ovavss_d2.data.synth.clips_v2 import smooth_edges
-from ovavss_d2.data.synth.noise import colored_noise, mix_at_snr, scale_to_snr, snr_db
-from ovavss_d2.data.synth.pools import assign_pools, background_group, speech_group
-from ovavss_d2.data.synth.variants import parse_variants
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = (64, 48)
@@ -234,7 +234,7 @@ def test_noise_helpers():
 def test_missing_noise_media_is_explained(media_dirs, tmp_path):
     import shutil
 
-    from ovavss_d2.data.synth import MediaError
+    from avss_synth import MediaError
 
     stamps = tmp_path / "stamps"
     shutil.copytree(media_dirs[0], stamps, ignore=shutil.ignore_patterns("*_desc*"))

@@ -1,5 +1,6 @@
-"""AVSS-Synth generator, v1 and v2: determinism, on-disk format, labelling rules, loading through
-the AVSBench-semantic loader. Runs on a tiny fake media tree (conftest.py; no Debian package)."""
+"""AVSS-Synth generator: determinism, on-disk format, labelling rules, loading through the
+AVSBench-semantic loader, the command line. Runs on a tiny fake media tree (conftest.py; no Debian
+package)."""
 
 import csv
 import hashlib
@@ -12,10 +13,11 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
+from avss_synth import RETIRED_VERSION_ERROR, MediaError, build_avss_synth, index_media
+from avss_synth.clips_v2 import source_track
+from avss_synth.media import SOUND_CLASSES, STAMP_CLASSES
+from avss_synth.objects import NUM_FRAMES, ClipPlan, ObjectPlan
 from ovavss_d2.data.class_lists import decode_label_rgb, load_class_list, load_split
-from ovavss_d2.data.synth import MediaError, build_avss_synth, index_media
-from ovavss_d2.data.synth.clips import NUM_FRAMES, ClipPlan, ObjectPlan, mix_audio
-from ovavss_d2.data.synth.media import SOUND_CLASSES, STAMP_CLASSES
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = load_class_list("avss_synth.txt")
@@ -26,7 +28,7 @@ SR = 16000
 COUNTS = {"train": 6, "val": 4, "test": 4}
 
 
-def _build(out: Path, media_dirs, seed=0, workers=1, version=2) -> Path:
+def _build(out: Path, media_dirs, seed=0, workers=1) -> Path:
     stamps, backgrounds = media_dirs
     build_avss_synth(
         out,
@@ -37,7 +39,6 @@ def _build(out: Path, media_dirs, seed=0, workers=1, version=2) -> Path:
         stamps_dir=stamps,
         backgrounds_dir=backgrounds,
         workers=workers,
-        version=version,
     )
     return out
 
@@ -50,15 +51,13 @@ def _digest(root: Path) -> dict:
     }
 
 
-@pytest.fixture(scope="module", params=[1, 2], ids=["v1", "v2"])
-def built(request, tmp_path_factory, media_dirs) -> Path:
-    return _build(
-        tmp_path_factory.mktemp("synth") / "AVSS-Synth", media_dirs, version=request.param
-    )
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, media_dirs) -> Path:
+    return _build(tmp_path_factory.mktemp("synth") / "AVSS-Synth", media_dirs)
 
 
 def _silent(obj: dict) -> set:
-    """Seconds in which a sounding object is silent (v1: silent_second; v2: also silent_seconds)."""
+    """Seconds in which a sounding object is silent (silent_seconds; v1 records: silent_second)."""
     return set(obj.get("silent_seconds") or []) | ({obj["silent_second"]} - {None})
 
 
@@ -89,12 +88,9 @@ def test_class_list_and_split():
 
 
 def test_deterministic_and_independent_of_workers(built, media_dirs, tmp_path):
-    version = 2 if (built / "conditions.json").exists() else 1
-    again = _build(
-        tmp_path / "again", media_dirs, workers=2 if version == 2 else 1, version=version
-    )
+    again = _build(tmp_path / "again", media_dirs, workers=2)
     assert _digest(again) == _digest(built)
-    other = _build(tmp_path / "other", media_dirs, seed=1, version=version)
+    other = _build(tmp_path / "other", media_dirs, seed=1)
     assert _digest(other) != _digest(built)
 
 
@@ -133,7 +129,7 @@ def test_labelling_rules(built):
         distractors = [o for o in objects if not o["sounding"]]
         assert sorted(o["key"] for o in sounding) == sorted(row["a_obj"].split("_"))
         assert not {o["key"] for o in distractors} & {o["key"] for o in sounding}
-        assert len(distractors) <= (3 if "visual" in record else 2)
+        assert len(distractors) <= 3
         if row["split"] == "train":
             assert {o["key"] for o in objects} <= BASE  # novel objects are never even visible
         for t in range(NUM_FRAMES):
@@ -148,13 +144,13 @@ def test_labelling_rules(built):
 
 
 def test_silent_second_is_muted(monkeypatch):
-    import ovavss_d2.data.synth.clips as clips
+    import avss_synth.clips_v2 as clips_v2
 
     tone = np.sin(2 * np.pi * 440 * np.arange(SR // 2) / SR).astype(np.float32)
-    monkeypatch.setattr(clips, "load_sound", lambda path, sample_rate: tone)
-    plan = ClipPlan("x", "val", "v1s", "", (0, 0, 1, 1), False, noise_db=-80.0)
-    plan.objects = [ObjectPlan("dog", True, "", False, [], [], sound="tone", silent_second=2)]
-    wave = mix_audio(plan, SR)
+    monkeypatch.setattr(clips_v2, "load_sound", lambda path, sample_rate: tone)
+    plan = ClipPlan("x", "val", "v1s", "", (0, 0, 1, 1), False)
+    plan.objects = [ObjectPlan("dog", True, "", False, [], [], sound="tone", silent_seconds=[2])]
+    wave = source_track(plan, SR)
     rms = [np.sqrt(np.mean(wave[t * SR + 400 : (t + 1) * SR - 400] ** 2)) for t in range(5)]
     assert rms[2] < 1e-3 and min(rms[:2] + rms[3:]) > 0.05
 
@@ -193,7 +189,7 @@ def test_validates(built):
     assert report.num_clips == sum(COUNTS.values())
 
 
-def test_missing_media_and_existing_output(media_dirs, tmp_path):
+def test_missing_media_and_existing_output(media_dirs, tmp_path, caplog):
     keys = CLASSES.names[1:]
     with pytest.raises(MediaError, match="setup.sh --media"):
         index_media(keys, tmp_path / "no-stamps")
@@ -232,3 +228,5 @@ def test_missing_media_and_existing_output(media_dirs, tmp_path):
     assert cli.main(args + ["--force", "--train-clips", "2"]) == 0
     assert len(_metadata(out)) == 3
     assert cli.main(args + ["--force", "--stamps-dir", str(tmp_path / "none")]) == 2
+    assert cli.main(args + ["--force", "--version", "1"]) == 2  # retired, nothing written
+    assert RETIRED_VERSION_ERROR in caplog.text and len(_metadata(out)) == 3

@@ -11,10 +11,10 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
+from avss_synth.long_clips import build_avss_synth_long
+from avss_synth.media import MediaIndex
 from ovavss_d2.data.class_lists import decode_label_rgb, load_class_list
 from ovavss_d2.data.datasets.avss_synth_long import load_avss_synth_long
-from ovavss_d2.data.synth.long_clips import build_avss_synth_long
-from ovavss_d2.data.synth.media import MediaIndex
 
 CLASSES = load_class_list("avss_synth.txt")
 SIZE, SR = (48, 40), 8000

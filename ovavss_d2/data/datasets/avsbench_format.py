@@ -1,4 +1,5 @@
-"""AVSBench-semantic on-disk format: constants, ``metadata.csv`` rows and clip folder scanning.
+"""AVSBench-semantic on-disk format: constants, reading (``metadata.csv`` rows, clip folder
+scanning) and writing (clip files, ``metadata.csv``, ``label2idx.json``).
 
 Layout under a dataset root (AVSBench-semantic, and the generated AVSS-Synth benchmark)::
 
@@ -10,18 +11,21 @@ Layout under a dataset root (AVSBench-semantic, and the generated AVSS-Synth ben
 
 Nothing here reads file contents beyond ``metadata.csv``, ``label2idx.json`` and image headers;
 ``avsbench.load_avsbench_semantic`` turns these pieces into dataset dicts and ``validate`` checks
-the files themselves.
+the files themselves. The writers are the only ones of the format: the AVSS-Synth generator
+(``datasets/avss_synth``) and the test datasets (``utils.testing``) both use them.
 """
 
 import csv
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..class_lists import ClassList, PathLike
+from ..class_lists import ClassList, PathLike, encode_label_rgb, palette
 
 __all__ = [
     "SUBSET_NUM_FRAMES",
@@ -35,6 +39,13 @@ __all__ = [
     "annotated_by_design",
     "scan_clip",
     "image_size",
+    "clip_folder",
+    "make_clip_dirs",
+    "write_frame",
+    "write_label",
+    "write_audio",
+    "write_metadata",
+    "write_label2idx",
 ]
 
 # Frames per clip of each AVSBench subset (1 fps): v1s single-source and v1m multi-source 5 s clips,
@@ -46,6 +57,8 @@ REQUIRED_COLUMNS: Tuple[str, ...] = ("uid", "a_obj", "split", "label")
 FRAME_EXTENSIONS: Tuple[str, ...] = (".jpg", ".jpeg", ".png")
 AUDIO_NAMES: Tuple[str, ...] = ("audio.wav", "audio.flac", "audio.ogg")
 LABEL_DIR = "labels_rgb"
+FRAME_DIR = "frames"
+AUDIO_FILE = "audio.wav"  # what the writers write (the readers accept AUDIO_NAMES)
 
 
 class DatasetFormatError(ValueError):
@@ -210,7 +223,7 @@ def scan_clip(clip_dir: str, subset: str, split: str) -> ClipFiles:
     if not os.path.isdir(clip_dir):
         out.problems.append(("clip", f"{clip_dir}: clip folder not found"))
         return out
-    frame_dir = os.path.join(clip_dir, "frames")
+    frame_dir = os.path.join(clip_dir, FRAME_DIR)
     frames: Dict[int, str] = {}
     if not os.path.isdir(frame_dir):
         out.problems.append(("frame", f"{frame_dir}: frames folder not found"))
@@ -263,3 +276,74 @@ def image_size(path: str) -> Tuple[int, int]:
     except (UnidentifiedImageError, OSError) as e:
         raise DatasetFormatError(f"{path}: cannot read frame image ({e})") from None
     return height, width
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def clip_folder(root: PathLike, subset: str, uid: str) -> Path:
+    """The folder of clip ``uid`` of ``subset``: ``<root>/<subset>/<uid>``."""
+    return Path(root) / subset / uid
+
+
+def make_clip_dirs(clip_dir: PathLike) -> Path:
+    """Create a clip folder with its ``frames`` and ``labels_rgb`` folders; return it."""
+    clip_dir = Path(clip_dir)
+    (clip_dir / FRAME_DIR).mkdir(parents=True, exist_ok=True)
+    (clip_dir / LABEL_DIR).mkdir(parents=True, exist_ok=True)
+    return clip_dir
+
+
+def write_frame(clip_dir: PathLike, t: int, frame: np.ndarray, quality: int = 90) -> Path:
+    """Write the uint8 RGB ``(H, W, 3)`` frame ``t`` as ``frames/<t>.jpg`` at a JPEG quality."""
+    path = Path(clip_dir) / FRAME_DIR / f"{t}.jpg"
+    Image.fromarray(frame).save(path, quality=quality)
+    return path
+
+
+def write_label(
+    clip_dir: PathLike, t: int, label: np.ndarray, num_classes: int, paletted: bool = False
+) -> Path:
+    """Write the class indices ``(H, W)`` of frame ``t`` as ``labels_rgb/<t>.png``: palette
+    colours in RGB (as AVSBench), or with ``paletted`` a "P" PNG whose indices are the classes."""
+    path = Path(clip_dir) / LABEL_DIR / f"{t}.png"
+    if paletted:
+        h, w = label.shape
+        image = Image.frombytes("P", (w, h), label.astype(np.uint8).tobytes())
+        colors = palette(num_classes)
+        image.putpalette(colors.reshape(-1).tolist() + [0] * (768 - colors.size))
+    else:
+        image = Image.fromarray(encode_label_rgb(label, num_classes))
+    image.save(path, format="PNG")
+    return path
+
+
+def write_audio(clip_dir: PathLike, samples: np.ndarray, sample_rate: int) -> Path:
+    """Write float samples ``(N,)`` or ``(N, channels)`` in [-1, 1] as 16-bit PCM ``audio.wav``."""
+    import soundfile as sf
+
+    path = Path(clip_dir) / AUDIO_FILE
+    data = np.asarray(samples, dtype=np.float32)
+    sf.write(os.fspath(path), data, sample_rate, subtype="PCM_16")
+    return path
+
+
+def write_metadata(
+    root: PathLike, rows: Sequence[Mapping[str, object]], columns: Sequence[str] = REQUIRED_COLUMNS
+) -> Path:
+    """Write ``<root>/metadata.csv``: a header of ``columns``, then one line per row."""
+    path = Path(root) / "metadata.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(columns))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_label2idx(root: PathLike, class_names: Sequence[str]) -> Path:
+    """Write ``<root>/label2idx.json``: class key -> label index, in class-list order."""
+    path = Path(root) / "label2idx.json"
+    with open(path, "w") as f:
+        json.dump({name: i for i, name in enumerate(class_names)}, f, indent=1)
+        f.write("\n")
+    return path

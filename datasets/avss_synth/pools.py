@@ -1,10 +1,10 @@
 """Media of AVSS-Synth v2 beyond the objects, split into disjoint train / val / test pools.
 
-v2 adds to :class:`~ovavss_d2.data.synth.media.MediaIndex`: more photos and recordings of some
-classes (``EXTRA_STAMPS`` / ``EXTRA_SOUNDS``), more background photographs, Tux Paint's spoken
-descriptions (``*_desc*.ogg``, the speech babble) and recordings of things outside the class list
-(``OFFSCREEN_SOUNDS``). Backgrounds and noise recordings are assigned to one split each by a hash of
-their name (``assign_pools``), so the test split never shows or plays one that training saw.
+v2 adds to ``media.index_media``: more photos and recordings of some classes (``EXTRA_STAMPS`` /
+``EXTRA_SOUNDS``), more background photographs, Tux Paint's spoken descriptions (``*_desc*.ogg``,
+the speech babble) and recordings of things outside the class list (``OFFSCREEN_SOUNDS``).
+Backgrounds and noise recordings are assigned to one split each by a hash of their name
+(``assign_pools``), so the test split never shows or plays one that training saw.
 """
 
 import hashlib
@@ -31,7 +31,7 @@ POOL_SPLITS = ("train", "val", "test")
 POOL_FRACTIONS = (0.7, 0.15, 0.15)  # share of backgrounds / noise recordings per split
 MAX_SPEECH_PER_POOL = (600, 150, 150)  # spoken descriptions kept per split (bounds decode caches)
 
-# Further photos of a class and further recordings of a class (v2 only; v1 keeps media.py's).
+# Further photos of a class and further recordings of a class (beyond media.py's).
 EXTRA_STAMPS: Dict[str, str] = {
     "animals/birds/lark.png": "bird",
     "animals/birds/magpie.png": "bird",
@@ -164,7 +164,7 @@ def speech_group(path: str) -> str:
 
 
 def v2_background_paths() -> List[Path]:
-    """The v1 photographs plus those added in v2 (MediaError without opencv-doc)."""
+    """The photographs of media.py plus those added in v2 (MediaError without opencv-doc)."""
     paths = default_background_paths()
     paths += [OPENCV_EXAMPLES_DIR / p for p in EXTRA_OPENCV_BACKGROUNDS]
     skimage_dir = _skimage_data_dir()
@@ -178,7 +178,7 @@ def index_media_v2(
     stamps_dir: Optional[os.PathLike] = None,
     backgrounds_dir: Optional[os.PathLike] = None,
 ) -> Tuple[MediaIndex, PoolIndex]:
-    """The v1 index extended by the v2 object media, and the held-out pools (or MediaError)."""
+    """``index_media`` extended by the v2 object media, and the held-out pools (or MediaError)."""
     media = index_media(class_keys, stamps_dir, backgrounds_dir)
     root = Path(stamps_dir) if stamps_dir is not None else Path(media.roots[0][0])
     stamps = {k: list(v) for k, v in media.stamps.items()}

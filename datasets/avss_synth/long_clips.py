@@ -4,7 +4,8 @@ For the video-inference benchmark (windows and tracks, docs/RESULTS.md). A long 
 ``N`` seconds at the segmented rate (one frame per second, as AVSBench), holds 2-3 objects of
 distinct classes that stay visible and drift for the whole clip, and each object sounds in
 alternating on / off stretches of several seconds (its label is background while it is silent).
-Reuses the media, pasting and mixing constants of the 5-second generator (``clips.py``).
+Reuses the media and the pasting of the 5-second generator (``media.py``, ``objects.py``); its
+object sizes, gains and white noise are those of the retired AVSS-Synth v1.
 
 Layout under ``root``::
 
@@ -17,7 +18,6 @@ Layout under ``root``::
 Shape letters: ``N`` frames (= seconds) of a clip, ``H x W`` frame size.
 """
 
-import csv
 import json
 import logging
 import os
@@ -29,19 +29,18 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..class_lists import encode_label_rgb, load_class_list
-from .build import CLASS_LIST_FILE
-from .clips import (
-    GAIN_DB,
-    JPEG_QUALITY,
-    NOISE_DB,
-    OBJECT_SIZE,
-    PEAK,
-    SPEED,
-    TARGET_RMS_DB,
-    alpha_paste,
+from ovavss_d2.data.class_lists import load_class_list
+from ovavss_d2.data.datasets.avsbench_format import (
+    make_clip_dirs,
+    write_audio,
+    write_frame,
+    write_label,
+    write_metadata,
 )
+
+from .build import CLASS_LIST_FILE
 from .media import MediaIndex, index_media, load_background, load_sound, load_stamp
+from .objects import SPEED, TARGET_RMS_DB, alpha_paste
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +50,11 @@ DEFAULT_SECONDS = (30, 40)  # clip length range, seconds (inclusive)
 NUM_OBJECTS = (2, 3)  # objects per clip (inclusive), all of distinct classes
 STRETCH_SECONDS = {True: (4, 12), False: (2, 7)}  # length of sounding / silent stretches
 FADE_SECONDS = 0.02
+OBJECT_SIZE = (0.32, 0.52)  # sqrt(object area) / min(H, W), times 0.85
+GAIN_DB = (-9.0, 0.0)  # per-source gain after loudness normalisation
+NOISE_DB = (-55.0, -42.0)  # RMS of the added white noise, dBFS
+PEAK = 0.89  # the mix is scaled down to this peak if it would exceed it
+JPEG_QUALITY = 90
 LONG_OUTPUTS = ("metadata.csv", "long_info.jsonl")
 
 
@@ -216,25 +220,16 @@ def write_long_clip(
     class_index: Dict[str, int],
 ) -> None:
     """Write ``<root>/<uid>/{frames/<t>.jpg, labels_rgb/<t>.png, audio.wav}``, frame by frame."""
-    import soundfile as sf
-    from PIL import Image
-
-    clip_dir = Path(root) / plan.uid
-    (clip_dir / "frames").mkdir(parents=True, exist_ok=True)
-    (clip_dir / "labels_rgb").mkdir(parents=True, exist_ok=True)
+    clip_dir = make_clip_dirs(Path(root) / plan.uid)
     x0, y0, cw, ch = plan.crop
     bg = load_background(plan.background)[y0 : y0 + ch, x0 : x0 + cw]
     bg = cv2.resize(bg, tuple(size), interpolation=cv2.INTER_AREA).astype(np.float32)
     num_classes = max(class_index.values()) + 1
     for t in range(plan.num_frames):
         frame, labels = render_long_frame(plan, bg, t, class_index)
-        Image.fromarray(frame).save(clip_dir / "frames" / f"{t}.jpg", quality=JPEG_QUALITY)
-        Image.fromarray(encode_label_rgb(labels, num_classes)).save(
-            clip_dir / "labels_rgb" / f"{t}.png"
-        )
-    sf.write(
-        clip_dir / "audio.wav", mix_long_audio(plan, sample_rate), sample_rate, subtype="PCM_16"
-    )
+        write_frame(clip_dir, t, frame, quality=JPEG_QUALITY)
+        write_label(clip_dir, t, labels, num_classes)
+    write_audio(clip_dir, mix_long_audio(plan, sample_rate), sample_rate)
 
 
 def _prepare_long_output(root: Path, force: bool) -> None:
@@ -298,10 +293,7 @@ def build_avss_synth_long(
                 obj["stamp"], obj["sound"] = media.name(obj["stamp"]), media.name(obj["sound"])
             records.append(record)
             logger.info("%s: %d s, %s", uid, plan.num_frames, rows[-1]["a_obj"])
-    with open(root / "metadata.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["uid", "a_obj", "split", "num_frames"])
-        writer.writeheader()
-        writer.writerows(rows)
+    write_metadata(root, rows, columns=("uid", "a_obj", "split", "num_frames"))
     with open(root / "long_info.jsonl", "w") as f:
         for record in records:
             f.write(json.dumps(record, sort_keys=True) + "\n")

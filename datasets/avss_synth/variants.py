@@ -13,11 +13,22 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from .clips import JPEG_QUALITY, NUM_FRAMES, _encode_png
+from ovavss_d2.data.datasets.avsbench_format import (
+    FRAME_DIR,
+    LABEL_DIR,
+    clip_folder,
+    make_clip_dirs,
+    write_audio,
+    write_frame,
+    write_label,
+)
+from ovavss_d2.data.datasets.register_avsbench import SYNTH_VARIANTS_DIR
+
 from .clips_v2 import PEAK, ClipPlanV2, noise_track, render_clip_v2, source_track
 from .noise import mix_at_snr
+from .objects import NUM_FRAMES
 
-VARIANTS_DIR = "variants"
+VARIANTS_DIR = SYNTH_VARIANTS_DIR  # where the registration looks for them
 DEFAULT_VARIANTS: Dict[str, Optional[float]] = {
     "clean": None,
     "snr20": 20.0,
@@ -72,40 +83,31 @@ def write_clip_v2(
     ``audio.wav`` after peak limiting). Returns the SNR (dB) written per audio version.
     """
     import soundfile as sf
-    from PIL import Image
 
-    from ..class_lists import encode_label_rgb
-
-    root = Path(root)
-    rel = Path(plan.subset) / plan.uid
-    clip_dir = root / rel
-    (clip_dir / "frames").mkdir(parents=True, exist_ok=True)
-    (clip_dir / "labels_rgb").mkdir(parents=True, exist_ok=True)
+    clip_dir = make_clip_dirs(clip_folder(root, plan.subset, plan.uid))
     frames, labels = render_clip_v2(plan, size, class_index)
-    quality = plan.visual.jpeg_quality if plan.visual else JPEG_QUALITY
     for t in range(NUM_FRAMES):
-        Image.fromarray(frames[t]).save(clip_dir / "frames" / f"{t}.jpg", quality=quality)
+        write_frame(clip_dir, t, frames[t], quality=plan.visual.jpeg_quality)
     num_classes = max(class_index.values()) + 1
     for t in plan.annotated_frames():
-        rgb = encode_label_rgb(labels[t], num_classes)
-        (clip_dir / "labels_rgb" / f"{t}.png").write_bytes(_encode_png(rgb))
+        write_label(clip_dir, t, labels[t], num_classes)
 
     signal = source_track(plan, sample_rate)
     noise = noise_track(plan.audio, sample_rate)
     mix, sig, noi = mix_at_snr(signal, noise, plan.audio.snr_db, PEAK)
-    sf.write(clip_dir / "audio.wav", mix.astype(np.float32), sample_rate, subtype="PCM_16")
+    write_audio(clip_dir, mix, sample_rate)
     if write_stems:
-        stems = root / "stems" / plan.uid
+        stems = Path(root) / "stems" / plan.uid
         stems.mkdir(parents=True, exist_ok=True)
         sf.write(stems / "sources.wav", sig.astype(np.float32), sample_rate, subtype="FLOAT")
         sf.write(stems / "noise.wav", noi.astype(np.float32), sample_rate, subtype="FLOAT")
     written = {"": plan.audio.snr_db}
     for name, snr in (variants or {}).items():
-        vdir = variant_root(root, name) / rel
-        for sub in ("frames", "labels_rgb"):
+        vdir = clip_folder(variant_root(root, name), plan.subset, plan.uid)
+        for sub in (FRAME_DIR, LABEL_DIR):
             for f in sorted((clip_dir / sub).iterdir()):
                 _link_or_copy(f, vdir / sub / f.name)
         vmix, _, _ = mix_at_snr(signal, noise, snr, PEAK)
-        sf.write(vdir / "audio.wav", vmix.astype(np.float32), sample_rate, subtype="PCM_16")
+        write_audio(vdir, vmix, sample_rate)
         written[name] = snr
     return written

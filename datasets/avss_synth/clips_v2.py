@@ -2,12 +2,13 @@
 
 Shape letters: ``T`` frames (= seconds), ``H x W`` frame size, ``N`` audio samples.
 
-v2 keeps v1's objects and labelling rules (``clips.py``) and adds, per clip: smaller and larger
-objects, up to three silent distractors that may occlude the sources, sources that start late or
-stop early, a noise floor at a drawn SNR (``conditions.AudioConditions``), real or procedural
-backgrounds of the split's own pool seen by a panning / zooming camera, colour, blur and JPEG
-quality (``conditions.VisualConditions``). The sources and the noise are kept as separate tracks, so
-that the same clip can be written at any other SNR (the robustness variants).
+The objects and labelling rules are those of ``objects.py`` (as in AVSS-Synth v1, now retired);
+v2 draws, per clip: smaller and larger objects, up to three silent distractors that may occlude
+the sources, sources that stop for a second, start late or stop early, a noise floor at a drawn
+SNR (``conditions.AudioConditions``), real or procedural backgrounds of the split's own pool seen
+by a panning / zooming camera, colour, blur and JPEG quality (``conditions.VisualConditions``).
+The sources and the noise are kept as separate tracks, so that the same clip can be written at
+any other SNR (the robustness variants).
 """
 
 from dataclasses import asdict, dataclass, field
@@ -16,7 +17,17 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .backgrounds import apply_image_conditions, crop_frames, procedural_background
-from .clips import (
+from .conditions import (
+    SNR_RANGE,
+    AudioConditions,
+    NoiseComponent,
+    VisualConditions,
+    sample_audio_conditions,
+    sample_visual_conditions,
+)
+from .media import MediaIndex, load_background, load_sound, load_stamp
+from .noise import FADE_S, colored_noise, event_track, looped, talker_track
+from .objects import (
     NUM_FRAMES,
     TARGET_RMS_DB,
     ClipPlan,
@@ -28,16 +39,6 @@ from .clips import (
     paste_objects,
     sample_object_keys,
 )
-from .conditions import (
-    SNR_RANGE,
-    AudioConditions,
-    NoiseComponent,
-    VisualConditions,
-    sample_audio_conditions,
-    sample_visual_conditions,
-)
-from .media import MediaIndex, load_background, load_sound, load_stamp
-from .noise import FADE_S, colored_noise, event_track, looped, talker_track
 from .pools import PoolIndex
 
 P_SINGLE_SOURCE = 0.5
@@ -54,7 +55,7 @@ PEAK = 0.89
 
 @dataclass
 class ClipPlanV2(ClipPlan):
-    """A v1 plan plus the recording conditions (``background`` / ``crop`` of v1 are unused)."""
+    """A clip's objects plus its recording conditions (``crop`` and ``bg_flip`` are unused)."""
 
     visual: Optional[VisualConditions] = None
     audio: Optional[AudioConditions] = None
@@ -141,14 +142,13 @@ def sample_clip_v2(
     plan.audio = sample_audio_conditions(
         rng, pools.speech[split], pools.offscreen[split], float(NUM_FRAMES), snr_range
     )
-    plan.noise_db, plan.noise_seed = 0.0, 0  # v1's white noise is replaced by plan.audio
     return plan
 
 
 def render_clip_v2(
     plan: ClipPlanV2, size: Tuple[int, int], class_index: Dict[str, int]
 ) -> Tuple[np.ndarray, np.ndarray]:
-    """Composite the frames (v1 labelling rules) under the clip's visual conditions.
+    """Composite the frames (``objects.paste_objects`` labels) under the clip's visual conditions.
 
     Returns:
         frames: ``(T, H, W, 3)`` uint8 RGB; labels: ``(T, H, W)`` int64 class indices.

@@ -1,22 +1,23 @@
-"""Build the AVSS-Synth benchmark (v2 by default, v1 on request) in the AVSBench-semantic format.
+"""Build the AVSS-Synth benchmark (v2) in the AVSBench-semantic format.
 
 Output (``root``)::
 
     metadata.csv        uid, a_obj (sounding class keys joined by "_"), split, label (= subset)
     label2idx.json      background first, then the classes of avss_synth.txt in order
     synth_info.jsonl    one JSON record per clip: every random choice (objects, stamps, recordings,
-                        stopped second, gains, positions, v2 conditions), for analysis and debugging
-    conditions.json     v2: uid -> the clip's recording conditions (SNR, noise kinds and files,
+                        silent seconds, gains, positions, conditions), for analysis and debugging
+    conditions.json     uid -> the clip's recording conditions (SNR, noise kinds and files,
                         background and its pool, camera, colour, blur, JPEG quality, object areas)
-    noise_pools.json    v2: split -> its pool of noise recordings (absolute paths)
+    noise_pools.json    split -> its pool of noise recordings (absolute paths)
     v1s/<uid>/...       single-source clips; training clips only label frame 0, as AVSBench does
     v1m/<uid>/...       clips with 2-3 sources, 5 labelled frames
                         each clip: frames/0..4.jpg, labels_rgb/<t>.png, audio.wav
-    variants/test_<name>/   v2: the test clips with other audio (variants.py), same format
-    stems/<uid>/        v2 with ``write_stems``: sources.wav and noise.wav of audio.wav
+    variants/test_<name>/   the test clips with other audio (variants.py), same format
+    stems/<uid>/        with ``write_stems``: sources.wav and noise.wav of audio.wav
+
+AVSS-Synth v1 (clean clips over one photograph, white noise) is retired: only v2 is built.
 """
 
-import csv
 import json
 import logging
 import multiprocessing as mp
@@ -27,22 +28,24 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..class_lists import load_class_list, load_split
-from .clips import describe, sample_clip, write_clip
+from ovavss_d2.data.class_lists import load_class_list, load_split
+from ovavss_d2.data.datasets.avsbench_format import write_label2idx, write_metadata
+from ovavss_d2.data.datasets.register_avsbench import SYNTH_CLASS_LIST, SYNTH_SPLIT
+
 from .clips_v2 import conditions_record, sample_clip_v2
 from .conditions import SNR_RANGE
-from .media import MediaIndex, index_media
+from .media import MediaIndex
+from .objects import describe
 from .pools import PoolIndex, index_media_v2
 from .variants import DEFAULT_VARIANTS, VARIANTS_DIR, variant_root, write_clip_v2
 
 logger = logging.getLogger(__name__)
 
-CLASS_LIST_FILE = "avss_synth.txt"
-SPLIT_FILE = "avss_synth_split.json"
+CLASS_LIST_FILE = SYNTH_CLASS_LIST
+SPLIT_FILE = SYNTH_SPLIT
 SPLITS = ("train", "val", "test")
-DEFAULT_CLIPS_V1 = {"train": 120, "val": 40, "test": 40}
-DEFAULT_CLIPS = {"train": 1200, "val": 200, "test": 200}  # v2
-VERSIONS = (1, 2)
+DEFAULT_CLIPS = {"train": 1200, "val": 200, "test": 200}
+RETIRED_VERSION_ERROR = "AVSS-Synth v1 is retired; build v2"
 # names this builder writes under the output folder (the only ones --force removes)
 OUTPUTS = (
     "metadata.csv",
@@ -94,25 +97,20 @@ def _build_one(task: Tuple[str, int, str, str]) -> Tuple[Dict[str, str], Dict, D
     s = _WORKER
     rng = np.random.default_rng(clip_seed(s["seed"], split, index))
     pool = s["pools"][split]
-    conditions: Dict = {}
-    if s["version"] == 1:
-        plan = sample_clip(rng, uid, split, pool, first_key, s["media"], s["size"])
-        write_clip(plan, s["root"], s["size"], s["sample_rate"], s["class_index"])
-    else:
-        plan = sample_clip_v2(
-            rng, uid, split, pool, first_key, s["media"], s["media_pools"], s["size"], s["snr"]
-        )
-        variants = s["variants"] if split == "test" else None
-        write_clip_v2(
-            plan,
-            s["root"],
-            s["size"],
-            s["sample_rate"],
-            s["class_index"],
-            variants=variants,
-            write_stems=s["write_stems"],
-        )
-        conditions = conditions_record(plan, s["media"])
+    plan = sample_clip_v2(
+        rng, uid, split, pool, first_key, s["media"], s["media_pools"], s["size"], s["snr"]
+    )
+    variants = s["variants"] if split == "test" else None
+    write_clip_v2(
+        plan,
+        s["root"],
+        s["size"],
+        s["sample_rate"],
+        s["class_index"],
+        variants=variants,
+        write_stems=s["write_stems"],
+    )
+    conditions = conditions_record(plan, s["media"])
     row = {
         "uid": uid,
         "a_obj": "_".join(plan.sounding_keys(s["class_index"])),
@@ -151,7 +149,6 @@ def build_avss_synth(
     force: bool = False,
     progress: bool = False,
     media: Optional[MediaIndex] = None,
-    version: int = 2,
     snr_range: Tuple[float, float] = SNR_RANGE,
     variants: Optional[Dict[str, Optional[float]]] = None,
     write_stems: bool = False,
@@ -162,37 +159,29 @@ def build_avss_synth(
     Args:
         root: output folder.
         seed: the same seed (and the same media and library versions) gives identical files.
-        clips: clips per split (default ``DEFAULT_CLIPS``, v1: ``DEFAULT_CLIPS_V1``).
+        clips: clips per split (default ``DEFAULT_CLIPS``).
         size: ``(W, H)`` of frames and labels.
         sample_rate: audio sample rate of ``audio.wav`` (mono, 16-bit PCM).
         stamps_dir, backgrounds_dir: media folders (see ``media.index_media``).
         workers: processes; the output does not depend on it.
         force: replace an earlier build in ``root``.
         progress: show a tqdm progress bar.
-        media: an already indexed MediaIndex (overrides the two folders; v2 needs
-            ``media_pools`` with it).
-        version: 2 (recording conditions, held-out pools, variants) or 1 (the first benchmark).
-        snr_range: v2, ``(low, high)`` dB of the drawn noise floor.
-        variants: v2, test variants to write (default ``DEFAULT_VARIANTS``; ``{}`` for none).
-        write_stems: v2, also write each clip's sources and noise tracks (``stems/``).
-        media_pools: v2, the held-out background and noise pools (with ``media``).
+        media, media_pools: an already indexed MediaIndex and its held-out background and noise
+            pools (``pools.index_media_v2``; both, or neither: then the two folders are indexed).
+        snr_range: ``(low, high)`` dB of the drawn noise floor.
+        variants: test variants to write (default ``DEFAULT_VARIANTS``; ``{}`` for none).
+        write_stems: also write each clip's sources and noise tracks (``stems/``).
     """
-    if version not in VERSIONS:
-        raise ValueError(f"version must be one of {VERSIONS}, got {version}")
     if snr_range[0] > snr_range[1]:
         raise ValueError(f"snr_range {snr_range}: low must not exceed high")
     classes = load_class_list(CLASS_LIST_FILE)
     split = load_split(SPLIT_FILE, classes)
     keys = list(classes.names[1:])
     base = [classes.names[i] for i in split["base"]]
-    if version == 2 and (media is None or media_pools is None):
+    if media is None or media_pools is None:
         media, media_pools = index_media_v2(keys, stamps_dir, backgrounds_dir)
-    elif media is None:
-        media = index_media(keys, stamps_dir, backgrounds_dir)
-    if clips is None:
-        clips = DEFAULT_CLIPS if version == 2 else DEFAULT_CLIPS_V1
-    counts = dict(clips)
-    variants = dict(DEFAULT_VARIANTS if variants is None else variants) if version == 2 else {}
+    counts = dict(DEFAULT_CLIPS if clips is None else clips)
+    variants = dict(DEFAULT_VARIANTS if variants is None else variants)
     root = Path(root)
     prepare_output(root, force)
 
@@ -209,7 +198,6 @@ def build_avss_synth(
         "sample_rate": sample_rate,
         "root": str(root),
         "class_index": {k: i for i, k in enumerate(classes.names)},
-        "version": version,
         "media_pools": media_pools,
         "snr": tuple(snr_range),
         "variants": variants,
@@ -230,25 +218,23 @@ def build_avss_synth(
         _init_worker(settings, single_thread=False)
         results = [_build_one(t) for t in _progress(tasks, len(tasks), progress)]
 
-    label2idx = {k: i for i, k in enumerate(classes.names)}
-    _write_index(root, [row for row, _, _ in results], label2idx)
+    _write_index(root, [row for row, _, _ in results], classes.names)
     with open(root / "synth_info.jsonl", "w") as f:
         for _, record, _ in results:
             f.write(json.dumps(record, sort_keys=True) + "\n")
-    if version == 2:
-        conditions = {row["uid"]: cond for row, _, cond in results}
-        _write_json(root / "conditions.json", conditions)
-        write_noise_pools(root, media_pools)
-        test = [(row, cond) for row, _, cond in results if row["split"] == "test"]
-        for name, snr in variants.items():
-            vroot = variant_root(root, name)
-            vroot.mkdir(parents=True, exist_ok=True)
-            _write_index(vroot, [row for row, _ in test], label2idx)
-            vcond = {
-                row["uid"]: dict(cond, variant=name, snr_db=snr, drawn_snr_db=cond["snr_db"])
-                for row, cond in test
-            }
-            _write_json(vroot / "conditions.json", vcond)
+    conditions = {row["uid"]: cond for row, _, cond in results}
+    _write_json(root / "conditions.json", conditions)
+    write_noise_pools(root, media_pools)
+    test = [(row, cond) for row, _, cond in results if row["split"] == "test"]
+    for name, snr in variants.items():
+        vroot = variant_root(root, name)
+        vroot.mkdir(parents=True, exist_ok=True)
+        _write_index(vroot, [row for row, _ in test], classes.names)
+        vcond = {
+            row["uid"]: dict(cond, variant=name, snr_db=snr, drawn_snr_db=cond["snr_db"])
+            for row, cond in test
+        }
+        _write_json(vroot / "conditions.json", vcond)
     return {name: counts.get(name, 0) for name in SPLITS}
 
 
@@ -267,15 +253,10 @@ def _write_json(path: Path, obj) -> None:
         f.write("\n")
 
 
-def _write_index(root: Path, rows: List[Dict[str, str]], label2idx: Dict[str, int]) -> None:
+def _write_index(root: Path, rows: List[Dict[str, str]], class_names: Sequence[str]) -> None:
     """``metadata.csv`` and ``label2idx.json`` of a root."""
-    with open(root / "metadata.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["uid", "a_obj", "split", "label"])
-        writer.writeheader()
-        writer.writerows(rows)
-    with open(root / "label2idx.json", "w") as f:
-        json.dump(label2idx, f, indent=1)
-        f.write("\n")
+    write_metadata(root, rows)
+    write_label2idx(root, class_names)
 
 
 def _progress(iterable, total: int, enabled: bool):
