@@ -2,43 +2,46 @@
 
 Shape letters: Q queries, D query-embedding size, E text-embedding size, K classes.
 
-:class:`~ovavss_d2.modeling.open_vocab.EmbeddingClassifier` compares each query embedding with the
-vocabulary's text embeddings and a learned background embedding (logits ``(Q, K+1)``). Its class
-distribution is the softmax over the K classes after calibrated stacking (``base_logit_penalty``
-subtracted from the logits of training classes); the background column gives ``p_background``.
-The module stays the model's ``embedding_classifier`` (trained, checkpointed); this source only
-reads it.
+:class:`~ovavss_d2.modeling.class_sources.embedding_classifier.EmbeddingClassifier` compares each
+query embedding with the vocabulary's text embeddings and a learned background embedding (logits
+``(Q, K+1)``). Its class distribution is the softmax over the K classes; the background column
+gives ``p_background``. The module stays the model's ``embedding_classifier`` (trained,
+checkpointed, keys ``MODEL.CLASS_SOURCES.LEARNED.*``); this source only reads it. Calibration
+against base classes is the ensemble's ``MODEL.CLASS_SOURCES.BASE_BIAS``: a penalty ``c`` on the
+classifier's base logits before its softmax equals ``BASE_BIAS = c * w`` with ``w`` this source's
+base weight (the softmax's normaliser is the same for every class of a query and cancels).
 """
 
 from typing import Dict
 
 import torch
+from detectron2.config import configurable
 from torch import nn
 
 from .base import ClassEvidence, ClassSource, ClipQueries, register_class_source
+from .embedding_classifier import EmbeddingClassifier, build_embedding_classifier
 
-__all__ = ["LearnedSource", "learned_distribution"]
+__all__ = [
+    "EmbeddingClassifier",
+    "LearnedSource",
+    "build_embedding_classifier",
+    "learned_distribution",
+]
 
 
-def learned_distribution(
-    logits: torch.Tensor, is_base: torch.Tensor, base_logit_penalty: float = 0.0
-) -> ClassEvidence:
+def learned_distribution(logits: torch.Tensor) -> ClassEvidence:
     """Class distribution and background probability from embedding-classifier logits.
 
     Args:
         logits: ``(Q, K+1)``; the last column is the background embedding.
-        is_base: bool ``(K,)``, True for training classes (penalised by ``base_logit_penalty``).
     Returns:
         evidence with ``probs (Q, K)`` (softmax over the K classes) and ``p_background (Q,)``
         (softmax over all K+1).
     """
     logits = logits.float()
     num_classes = logits.shape[-1] - 1
-    class_logits = logits[:, :num_classes]
-    if base_logit_penalty:
-        class_logits = class_logits - base_logit_penalty * is_base.to(logits.device).float()
     return ClassEvidence(
-        probs=class_logits.softmax(-1), p_background=logits.softmax(-1)[:, num_classes]
+        probs=logits[:, :num_classes].softmax(-1), p_background=logits.softmax(-1)[:, num_classes]
     )
 
 
@@ -46,27 +49,27 @@ def learned_distribution(
 class LearnedSource(ClassSource):
     """The trained query-to-text classifier (``MODEL.OVAVSS.CLASS_WEIGHT > 0`` builds it)."""
 
-    def __init__(self, classifier: nn.Module, *, base_logit_penalty: float = 0.0):
+    @configurable
+    def __init__(self, classifier: nn.Module):
         """
         Args:
             classifier: ``(B, Q, D), (K, E) -> (B, Q, K+1)`` logits (the model's
                 ``embedding_classifier``).
-            base_logit_penalty: ``MODEL.OVAVSS.TEST.BASE_LOGIT_PENALTY``.
         """
         self.classifier = classifier
-        self.base_logit_penalty = float(base_logit_penalty)
 
     @classmethod
-    def from_config(cls, cfg, context: Dict[str, object]) -> "LearnedSource":
+    def from_config(cls, cfg, context: Dict[str, object]) -> Dict[str, object]:
+        """The classifier is ``context["embedding_classifier"]`` (built by the model)."""
         classifier = context.get("embedding_classifier")
         if classifier is None:
             raise ValueError(
                 "class source 'learned' needs the embedding classifier: set "
                 "MODEL.OVAVSS.CLASS_WEIGHT > 0 (it is trained with that loss weight)"
             )
-        return cls(classifier, base_logit_penalty=cfg.MODEL.OVAVSS.TEST.BASE_LOGIT_PENALTY)
+        return {"classifier": classifier}
 
     def __call__(self, clip: ClipQueries) -> ClassEvidence:
         class_embeds = clip.class_embeds.to(clip.pred_embeds.device)
         logits = self.classifier(clip.pred_embeds[None], class_embeds)[0]  # (Q, K+1)
-        return learned_distribution(logits, clip.is_base, self.base_logit_penalty)
+        return learned_distribution(logits)
