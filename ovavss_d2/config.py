@@ -324,6 +324,12 @@ def _add_class_sources_config(cfg: CN) -> None:
     # Initial temperature (logits = cosine / temperature; 1 / temperature is capped at 100).
     c.LEARNED.TEMPERATURE = 0.07
     c.LEARNED.LEARN_TEMPERATURE = True
+    # Calibrated stacking inside this source: subtracted from the classifier's logits of base
+    # (training) classes before its softmax, in logits of the classifier (cosine / temperature).
+    # Not BASE_BIAS in other words: the two agree (BASE_BIAS = penalty * weight) only when the
+    # source's base and novel weights are equal (class_sources/learned.py). Tune on a validation
+    # split.
+    c.LEARNED.BASE_LOGIT_PENALTY = 0.0
 
     # clip_visual: CLIP's image tower on each query's masked frames.
     c.CLIP_VISUAL = CN()
@@ -604,10 +610,7 @@ _RENAMED_KEYS = {
     "MODEL.OVAVSS.EMBED_HEAD.HIDDEN_DIM": "MODEL.CLASS_SOURCES.LEARNED.HIDDEN_DIM",
     "MODEL.OVAVSS.EMBED_HEAD.TEMPERATURE": "MODEL.CLASS_SOURCES.LEARNED.TEMPERATURE",
     "MODEL.OVAVSS.EMBED_HEAD.LEARN_TEMPERATURE": "MODEL.CLASS_SOURCES.LEARNED.LEARN_TEMPERATURE",
-    "MODEL.OVAVSS.TEST.BASE_LOGIT_PENALTY": (
-        "MODEL.CLASS_SOURCES.BASE_BIAS",
-        "the same scores with BASE_BIAS = BASE_LOGIT_PENALTY x the learned source's base weight",
-    ),
+    "MODEL.OVAVSS.TEST.BASE_LOGIT_PENALTY": "MODEL.CLASS_SOURCES.LEARNED.BASE_LOGIT_PENALTY",
 }
 
 

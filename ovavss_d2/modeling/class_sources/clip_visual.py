@@ -274,8 +274,8 @@ class ClipVisualSource(ClassSource):
 
     @classmethod
     def from_config(cls, cfg, context: Dict[str, object]) -> Dict[str, object]:
-        """Read ``MODEL.CLASS_SOURCES.CLIP_VISUAL``; the image tower is ``context["text_encoder"]``'s
-        ``clip_model``; frames come in ``INPUT.FORMAT`` channel order."""
+        """Read ``MODEL.CLASS_SOURCES.CLIP_VISUAL``; the image tower is the ``clip_model`` of
+        ``context["text_encoder"]``; frames come in ``INPUT.FORMAT`` channel order."""
         c = cfg.MODEL.CLASS_SOURCES.CLIP_VISUAL
         clip_model = getattr(context["text_encoder"], "clip_model", None)
         if clip_model is None:

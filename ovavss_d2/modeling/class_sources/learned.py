@@ -4,12 +4,15 @@ Shape letters: Q queries, D query-embedding size, E text-embedding size, K class
 
 :class:`~ovavss_d2.modeling.class_sources.embedding_classifier.EmbeddingClassifier` compares each
 query embedding with the vocabulary's text embeddings and a learned background embedding (logits
-``(Q, K+1)``). Its class distribution is the softmax over the K classes; the background column
+``(Q, K+1)``). Its class distribution is the softmax over the K classes after calibrated stacking
+(``base_logit_penalty`` subtracted from the logits of training classes); the background column
 gives ``p_background``. The module stays the model's ``embedding_classifier`` (trained,
-checkpointed, keys ``MODEL.CLASS_SOURCES.LEARNED.*``); this source only reads it. Calibration
-against base classes is the ensemble's ``MODEL.CLASS_SOURCES.BASE_BIAS``: a penalty ``c`` on the
-classifier's base logits before its softmax equals ``BASE_BIAS = c * w`` with ``w`` this source's
-base weight (the softmax's normaliser is the same for every class of a query and cancels).
+checkpointed); this source only reads it. Keys: ``MODEL.CLASS_SOURCES.LEARNED.*``.
+
+``BASE_LOGIT_PENALTY`` is not the ensemble's ``MODEL.CLASS_SOURCES.BASE_BIAS`` in other words: a
+penalty ``c`` inside this softmax adds ``-w(k) * (c * is_base(k) + log Z_c(q))`` to the ensemble's
+log-scores, ``Z_c`` the softmax's normaliser; that equals ``BASE_BIAS = c * w`` only when the
+source's base and novel weights are one ``w`` (then ``log Z_c`` is the same for every class).
 """
 
 from typing import Dict
@@ -29,19 +32,25 @@ __all__ = [
 ]
 
 
-def learned_distribution(logits: torch.Tensor) -> ClassEvidence:
+def learned_distribution(
+    logits: torch.Tensor, is_base: torch.Tensor, base_logit_penalty: float = 0.0
+) -> ClassEvidence:
     """Class distribution and background probability from embedding-classifier logits.
 
     Args:
         logits: ``(Q, K+1)``; the last column is the background embedding.
+        is_base: bool ``(K,)``, True for training classes (penalised by ``base_logit_penalty``).
     Returns:
         evidence with ``probs (Q, K)`` (softmax over the K classes) and ``p_background (Q,)``
         (softmax over all K+1).
     """
     logits = logits.float()
     num_classes = logits.shape[-1] - 1
+    class_logits = logits[:, :num_classes]
+    if base_logit_penalty:
+        class_logits = class_logits - base_logit_penalty * is_base.to(logits.device).float()
     return ClassEvidence(
-        probs=logits[:, :num_classes].softmax(-1), p_background=logits.softmax(-1)[:, num_classes]
+        probs=class_logits.softmax(-1), p_background=logits.softmax(-1)[:, num_classes]
     )
 
 
@@ -50,26 +59,32 @@ class LearnedSource(ClassSource):
     """The trained query-to-text classifier (``MODEL.OVAVSS.CLASS_WEIGHT > 0`` builds it)."""
 
     @configurable
-    def __init__(self, classifier: nn.Module):
+    def __init__(self, classifier: nn.Module, *, base_logit_penalty: float = 0.0):
         """
         Args:
             classifier: ``(B, Q, D), (K, E) -> (B, Q, K+1)`` logits (the model's
                 ``embedding_classifier``).
+            base_logit_penalty: subtracted from the logits of base classes before the softmax.
         """
         self.classifier = classifier
+        self.base_logit_penalty = float(base_logit_penalty)
 
     @classmethod
     def from_config(cls, cfg, context: Dict[str, object]) -> Dict[str, object]:
-        """The classifier is ``context["embedding_classifier"]`` (built by the model)."""
+        """Read ``MODEL.CLASS_SOURCES.LEARNED``; the classifier is
+        ``context["embedding_classifier"]`` (built by the model)."""
         classifier = context.get("embedding_classifier")
         if classifier is None:
             raise ValueError(
                 "class source 'learned' needs the embedding classifier: set "
                 "MODEL.OVAVSS.CLASS_WEIGHT > 0 (it is trained with that loss weight)"
             )
-        return {"classifier": classifier}
+        return {
+            "classifier": classifier,
+            "base_logit_penalty": cfg.MODEL.CLASS_SOURCES.LEARNED.BASE_LOGIT_PENALTY,
+        }
 
     def __call__(self, clip: ClipQueries) -> ClassEvidence:
         class_embeds = clip.class_embeds.to(clip.pred_embeds.device)
         logits = self.classifier(clip.pred_embeds[None], class_embeds)[0]  # (Q, K+1)
-        return learned_distribution(logits)
+        return learned_distribution(logits, clip.is_base, self.base_logit_penalty)

@@ -1,14 +1,12 @@
-"""Ensemble functions on tiny hand-computed tensors."""
+"""The shared functions of class_sources/ensemble.py on tiny hand-computed tensors."""
 
 import math
 
 import pytest
 import torch
 
-from ovavss_d2.modeling.open_vocab import (
+from ovavss_d2.modeling.class_sources.ensemble import (
     embedding_logits,
-    fold_objectness,
-    geometric_ensemble,
     mask_pooling,
     max_over_synonyms,
     objectness_from_logits,
@@ -51,30 +49,7 @@ def test_embedding_logits_and_max_over_synonyms():
     torch.testing.assert_close(embedding_logits(emb, text[:, 0], 1.0), torch.tensor([[0.0, 0.0]]))
 
 
-def test_geometric_ensemble_base_and_novel_exponents():
-    p_learned = torch.tensor([[0.25, 1 / 16]])
-    p_clip = torch.tensor([[0.04, 1 / 256]])
-    out = geometric_ensemble(p_learned, p_clip, torch.tensor([False, True]), alpha=0.5, beta=0.75)
-    # base: 0.25 ** 0.5 * 0.04 ** 0.5 = 0.1; novel: (1/16) ** 0.25 * (1/256) ** 0.75 = 1/2 * 1/64
-    torch.testing.assert_close(out, torch.tensor([[0.1, 1 / 128]]))
-    # beta = 1: the novel class from CLIP alone; alpha = 0: the base class from the learned alone
-    out = geometric_ensemble(p_learned, p_clip, torch.tensor([False, True]), alpha=0.0, beta=1.0)
-    torch.testing.assert_close(out, torch.tensor([[0.25, 1 / 256]]))
-    # probabilities are floored at eps before the powers
-    out = geometric_ensemble(torch.tensor([0.0]), torch.tensor([0.25]), torch.tensor([False]), 0.5)
-    torch.testing.assert_close(out, torch.tensor([(1e-8 * 0.25) ** 0.5]))
-    with pytest.raises(ValueError):
-        geometric_ensemble(p_learned, p_clip, torch.tensor([False, True]), alpha=1.5)
-    with pytest.raises(ValueError):
-        geometric_ensemble(p_learned, p_clip, torch.tensor([False, True]), alpha=0.5, beta=-0.1)
-
-
 def test_objectness():
     logits = torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0]])
     obj = objectness_from_logits(logits)
     torch.testing.assert_close(obj, torch.tensor([0.5, 0.75]))
-    scores = torch.tensor([[0.2, 0.8], [1.0, 0.0]])
-    torch.testing.assert_close(
-        fold_objectness(scores, obj), torch.tensor([[0.1, 0.4], [0.75, 0.0]])
-    )
-    assert fold_objectness(scores, None) is scores
