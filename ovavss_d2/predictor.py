@@ -129,7 +129,7 @@ class VideoPredictor:
         Args:
             cfg: a config with the ovavss_d2 keys; ``MODEL.WEIGHTS`` is loaded if set.
             vocabulary: class names to segment (see :func:`check_vocabulary`); can also be given
-                per call. Default: the model's own (``MODEL.OPEN_VOCAB.VOCABULARY``, else the
+                per call. Default: the model's own (``MODEL.OVAVSS.TEST.VOCABULARY``, else the
                 class list of ``DATASETS.TEST[0]``).
             clip_length: frames per model call; default ``INPUT.SAMPLING_FRAME_NUM`` (the ``T``
                 the model was trained with).

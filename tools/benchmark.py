@@ -20,7 +20,7 @@ crops per clip, about 45 min per run on a 2-core CPU)::
 
     python tools/benchmark.py --config-file configs/avsbench_ov/ovavss_R50.yaml --size 224 \\
         --frames 5 --device cpu --output output/benchmark/R50_cpu_maskpool.json \\
-        MODEL.OPEN_VOCAB.CLIP_VISUAL_MODE mask_pool
+        MODEL.CLASS_SOURCES.CLIP_VISUAL.MODE mask_pool
 """
 
 import argparse
@@ -261,7 +261,7 @@ def main() -> None:
         "segmentation_network_ms_per_clip": seg_s * 1e3,
         "gflops_per_frame_segmentation_network": seg_gflops / t,
         "achieved_gflops_per_s_segmentation_network": seg_gflops / seg_s,
-        "clip_visual_mode": cfg.MODEL.OPEN_VOCAB.CLIP_VISUAL_MODE if model.clip_visual else "none",
+        "clip_visual_mode": model.clip_visual.mode if model.clip_visual else "none",
         "gflops_per_clip_crop": crop_gflops,
         "ms_per_clip_crop_batch8": crop_ms,
         "train_s_per_iter": train_s,

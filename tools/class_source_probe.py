@@ -49,14 +49,13 @@ from ovavss_d2.modeling.class_sources.tag_filters import (
     suppress_tags,
     tag_text_logits,
 )
-from ovavss_d2.modeling.open_vocab.templates import get_templates
-from ovavss_d2.modeling.open_vocab.text_classifier import TextClassifierCache
+from ovavss_d2.modeling.text_encoder import TextClassifierCache, get_templates
 from ovavss_d2.modeling.text_encoder.minilm import MiniLMTextEncoder
 
 logger = logging.getLogger("class_source_probe")
 
 IMAGE_TOP_KS = (1, 5, 10, 20)
-AUDIO_TOP_K = 5  # MODEL.OVAVSS.AUDIO_LABELS.TOP_K of the default config
+AUDIO_TOP_K = 5  # MODEL.CLASS_SOURCES.AUDIO_TAGS.TOP_K of the default config
 AUDIO_VARIANTS = (
     ("clip_mean", False, None),
     ("suppress", True, None),

@@ -110,7 +110,7 @@ def main() -> None:
         model.eval()
         for dataset in cfg.DATASETS.TEST:
             if hasattr(model, "set_vocabulary"):
-                model.set_vocabulary(dataset_vocabulary(dataset, cfg.MODEL.OPEN_VOCAB.VOCABULARY))
+                model.set_vocabulary(dataset_vocabulary(dataset, cfg.MODEL.OVAVSS.TEST.VOCABULARY))
             loader = build_detection_test_loader(
                 cfg, dataset, mapper=build_dataset_mapper(cfg, is_train=False)
             )

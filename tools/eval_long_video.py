@@ -82,7 +82,7 @@ def build_predictor(args) -> VideoPredictor:
         cfg.TEST.VIDEO.STRIDE = 0
         cfg.TEST.VIDEO.FULL_LAST_WINDOW = False
         cfg.TEST.VIDEO.TRACK.ENABLED = False
-    vocabulary = dataset_vocabulary(args.dataset, cfg.MODEL.OPEN_VOCAB.VOCABULARY)
+    vocabulary = dataset_vocabulary(args.dataset, cfg.MODEL.OVAVSS.TEST.VOCABULARY)
     return VideoPredictor(cfg, vocabulary=vocabulary)
 
 
@@ -109,7 +109,7 @@ def evaluate(args) -> dict:
     semantic = AVSSEvaluator(args.dataset, distributed=False)
     painted = AVSSEvaluator(args.dataset, distributed=False)
     tracks = TrackMetrics(iou_threshold=0.5, ignore_label=meta.ignore_label)
-    threshold = predictor.cfg.MODEL.OPEN_VOCAB.SCORE_THRESHOLD
+    threshold = predictor.cfg.MODEL.OVAVSS.TEST.SCORE_THRESHOLD
     num_classes = len(meta.stuff_classes) - 1
     # warm-up outside the timing: the vocabulary's text embeddings and the first model call
     first = utils.read_image(clips[0]["file_names"][0], format="RGB")

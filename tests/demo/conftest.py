@@ -63,7 +63,7 @@ def tiny_config_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("cfg") / "tiny.yaml"
     path.write_text(
         f"_BASE_: {INSTANT_CONFIG}\n"
-        "MODEL:\n  TEXT_ENCODER:\n    TEMPLATES: single\n  OPEN_VOCAB:\n    TOP_K: 3\n"
+        "MODEL:\n  TEXT_ENCODER:\n    TEMPLATES: single\n  OVAVSS:\n    TEST:\n      TOP_K: 3\n"
         "INPUT:\n  MIN_SIZE_TEST: 64\n  MAX_SIZE_TEST: 96\n  SAMPLING_FRAME_NUM: 3\n"
     )
     return path
@@ -78,7 +78,7 @@ def tiny_cfg(tiny_config_file):
     cfg = get_cfg()
     add_ovavss_config(cfg)
     cfg.merge_from_file(str(tiny_config_file))
-    cfg.MODEL.OPEN_VOCAB.SCORE_THRESHOLD = 0.0  # a random model: keep its top-k guesses
+    cfg.MODEL.OVAVSS.TEST.SCORE_THRESHOLD = 0.0  # a random model: keep its top-k guesses
     return cfg
 
 

@@ -169,7 +169,7 @@ def test_builds_its_model_from_the_config(demo, tiny_config_file, tmp_path, make
             "--output",
             str(out),
             "--opts",
-            "MODEL.OPEN_VOCAB.TOP_K",
+            "MODEL.OVAVSS.TEST.TOP_K",
             "3",
         ]
     )

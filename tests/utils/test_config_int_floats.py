@@ -6,7 +6,7 @@ from detectron2.config import get_cfg
 from ovavss_d2 import add_ovavss_config
 from ovavss_d2.utils.preflight import InputError, ints_for_float_keys, merge_config
 
-PENALTY = "MODEL.OVAVSS.TEST.BASE_LOGIT_PENALTY"  # a float key (default 0.0)
+PENALTY = "MODEL.CLASS_SOURCES.BASE_BIAS"  # a float key (default 0.0)
 
 
 def _cfg():
@@ -19,7 +19,7 @@ def _cfg():
 def config_file(tmp_path):
     """A config whose base sets a float key to an int, and that sets another one itself."""
     base = tmp_path / "base.yaml"
-    base.write_text("MODEL:\n  OVAVSS:\n    TEST:\n      BASE_LOGIT_PENALTY: 3\n")
+    base.write_text("MODEL:\n  CLASS_SOURCES:\n    BASE_BIAS: 3\n")
     path = tmp_path / "child.yaml"
     path.write_text(f"_BASE_: {base}\nSOLVER:\n  BASE_LR: 1\n  MAX_ITER: 7\n")
     return path
@@ -27,12 +27,12 @@ def config_file(tmp_path):
 
 def test_ints_in_yaml_and_overrides_become_floats(config_file):
     cfg = _cfg()
-    merge_config(cfg, config_file, ["MODEL.OPEN_VOCAB.SCORE_THRESHOLD", "0"], "overrides")
-    assert cfg.MODEL.OVAVSS.TEST.BASE_LOGIT_PENALTY == 3.0
-    assert type(cfg.MODEL.OVAVSS.TEST.BASE_LOGIT_PENALTY) is float
+    merge_config(cfg, config_file, ["MODEL.OVAVSS.TEST.SCORE_THRESHOLD", "0"], "overrides")
+    assert cfg.MODEL.CLASS_SOURCES.BASE_BIAS == 3.0
+    assert type(cfg.MODEL.CLASS_SOURCES.BASE_BIAS) is float
     assert cfg.SOLVER.BASE_LR == 1.0 and type(cfg.SOLVER.BASE_LR) is float
-    assert cfg.MODEL.OPEN_VOCAB.SCORE_THRESHOLD == 0.0
-    assert type(cfg.MODEL.OPEN_VOCAB.SCORE_THRESHOLD) is float
+    assert cfg.MODEL.OVAVSS.TEST.SCORE_THRESHOLD == 0.0
+    assert type(cfg.MODEL.OVAVSS.TEST.SCORE_THRESHOLD) is float
     assert cfg.SOLVER.MAX_ITER == 7 and type(cfg.SOLVER.MAX_ITER) is int  # int keys stay ints
 
 
@@ -56,6 +56,6 @@ def test_yacs_is_unchanged_outside_the_block():
     cfg = _cfg()
     with ints_for_float_keys():
         cfg.merge_from_list([PENALTY, "2"])
-    assert cfg.MODEL.OVAVSS.TEST.BASE_LOGIT_PENALTY == 2.0
+    assert cfg.MODEL.CLASS_SOURCES.BASE_BIAS == 2.0
     with pytest.raises(ValueError, match="Type mismatch"):
         cfg.merge_from_list([PENALTY, "0"])

@@ -10,16 +10,17 @@ text-embedding space, ``u_t = normalise(sum_j p_t(j) * text(label_j))`` over the
 second (:func:`tags_in_text_space`); its scaled cosine with the vocabulary's text embeddings
 (:func:`tag_logits`), averaged over the clip's seconds, gives one class distribution of the clip's
 sounds (:func:`clip_distribution`) that covers classes never seen in training. Every query of the
-clip gets that distribution. Keys: ``MODEL.OVAVSS.AUDIO_LABELS.*``.
+clip gets that distribution. Keys: ``MODEL.CLASS_SOURCES.AUDIO_TAGS.*``.
 """
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+from detectron2.config import configurable
 from torch import nn
 
-from ..open_vocab import TextClassifierCache, get_templates
+from ..text_encoder import TextClassifierCache, build_text_classifier_cache
 from .base import ClassEvidence, ClassSource, ClipQueries, register_class_source
 from .tag_filters import query_sound_logits, suppress_tags, suppression_keep, top_k_scores
 
@@ -87,11 +88,12 @@ class AudioTagsSource(ClassSource):
         evidence = source(clip)  # probs (Q, K), each row the clip's sound distribution
     """
 
+    @configurable
     def __init__(
         self,
         audio_encoder: nn.Module,
         label_names: Sequence[str],
-        text_classifier,
+        text_classifier: TextClassifierCache,
         *,
         top_k: int = 5,
         logit_scale: float = 30.0,
@@ -127,31 +129,30 @@ class AudioTagsSource(ClassSource):
         query_sound_logits(torch.zeros(1, 1), 1, seconds, torch.zeros(1, 1, 1, 1), second_weights)
 
     @classmethod
-    def from_config(cls, cfg, context: Dict[str, object]) -> "AudioTagsSource":
+    def from_config(cls, cfg, context: Dict[str, object]) -> Dict[str, object]:
+        """Read ``MODEL.CLASS_SOURCES.AUDIO_TAGS``; the tagger is ``context["audio_encoder"]``, the
+        names are embedded by ``context["text_encoder"]``."""
         audio_encoder = context["audio_encoder"]
         names = audio_label_names(audio_encoder)
         if names is None:
             raise ValueError(
-                f"class source 'audio_tags' (MODEL.OVAVSS.AUDIO_LABELS) needs an audio encoder "
-                f"with a tagging head and label names (YAMNet); {cfg.MODEL.AUDIO_ENCODER.NAME} "
-                "has none"
+                f"class source 'audio_tags' (MODEL.CLASS_SOURCES.AUDIO_TAGS) needs an audio "
+                f"encoder with a tagging head and label names (YAMNet); "
+                f"{cfg.MODEL.AUDIO_ENCODER.NAME} has none"
             )
-        keys = cfg.MODEL.OVAVSS.AUDIO_LABELS
-        text = TextClassifierCache(
-            context["text_encoder"],
-            get_templates(keys.TEMPLATES),
-            chunk_size=cfg.MODEL.TEXT_ENCODER.CHUNK_SIZE,
-        )
-        return cls(
-            audio_encoder,
-            names,
-            text,
-            top_k=keys.TOP_K,
-            logit_scale=keys.LOGIT_SCALE,
-            keep=suppression_keep(keys.SUPPRESS_TAGS, names),
-            seconds=keys.SECONDS,
-            second_weights=keys.SECOND_WEIGHTS,
-        )
+        c = cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS
+        return {
+            "audio_encoder": audio_encoder,
+            "label_names": names,
+            "text_classifier": build_text_classifier_cache(
+                cfg, context["text_encoder"], c.TEMPLATES
+            ),
+            "top_k": c.TOP_K,
+            "logit_scale": c.LOGIT_SCALE,
+            "keep": suppression_keep(c.SUPPRESS_TAGS, names),
+            "seconds": c.SECONDS,
+            "second_weights": c.SECOND_WEIGHTS,
+        }
 
     @torch.no_grad()
     def logits(

@@ -11,7 +11,8 @@ combines them (:func:`ovavss_d2.modeling.class_sources.ensemble.combine_evidence
 what a source is.
 
 Adding a source: one file with a :class:`ClassSource` subclass registered in
-``CLASS_SOURCE_REGISTRY`` whose ``from_config(cfg, context)`` builds it, plus its name in
+``CLASS_SOURCE_REGISTRY``, its ``__init__`` ``@configurable`` with a ``from_config(cfg, context)``
+that reads its own node ``MODEL.CLASS_SOURCES.<NAME>``, plus its name in
 ``MODEL.CLASS_SOURCES.NAMES`` (docs/DESIGN.md).
 """
 
@@ -31,8 +32,8 @@ __all__ = [
 
 CLASS_SOURCE_REGISTRY = Registry("CLASS_SOURCE")
 CLASS_SOURCE_REGISTRY.__doc__ = """
-Class-evidence sources: ``from_config(cfg, context) -> ClassSource``, where ``context`` is a dict of
-the model's already-built parts (``text_encoder``, ``audio_encoder``, ``text_classifier``,
+Class-evidence sources, built as ``cls(cfg, context)`` (``@configurable``), where ``context`` is a
+dict of the model's already-built parts (``text_encoder``, ``audio_encoder``, ``text_classifier``,
 ``embedding_classifier``). Each source maps a :class:`ClipQueries` to a :class:`ClassEvidence`.
 """
 
@@ -87,8 +88,8 @@ class ClassSource:
     name: str = ""
 
     @classmethod
-    def from_config(cls, cfg, context: Dict[str, object]) -> "ClassSource":
-        """Build the source from the config and the model's built parts."""
+    def from_config(cls, cfg, context: Dict[str, object]) -> Dict[str, object]:
+        """``__init__`` arguments from the source's config node and the model's built parts."""
         raise NotImplementedError
 
     def __call__(self, clip: ClipQueries) -> ClassEvidence:

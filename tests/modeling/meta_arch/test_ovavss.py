@@ -161,12 +161,11 @@ def test_clip_visual_path(repo_root, tmp_path, mode):
         **{
             "MODEL.TEXT_ENCODER.NAME": "CLIPTextEncoder",
             "MODEL.TEXT_ENCODER.CLIP_MODEL": str(path),
-            "MODEL.OPEN_VOCAB.CLIP_VISUAL_MODE": mode,
-            "MODEL.OPEN_VOCAB.SCORE_THRESHOLD": 0.0,
-            # the sources of earlier versions' keys: learned, clip_visual, audio_tags
-            "MODEL.CLASS_SOURCES.NAMES": [],
-            "MODEL.CLASS_SOURCES.BASE_WEIGHTS": [],
-            "MODEL.CLASS_SOURCES.NOVEL_WEIGHTS": [],
+            "MODEL.CLASS_SOURCES.CLIP_VISUAL.MODE": mode,
+            "MODEL.OVAVSS.TEST.SCORE_THRESHOLD": 0.0,
+            "MODEL.CLASS_SOURCES.NAMES": ["learned", "clip_visual", "audio_tags"],
+            "MODEL.CLASS_SOURCES.BASE_WEIGHTS": [0.48, 0.32, 0.2],
+            "MODEL.CLASS_SOURCES.NOVEL_WEIGHTS": [0.1, 0.4, 0.5],
         },
     )
     net = build_model(cfg)

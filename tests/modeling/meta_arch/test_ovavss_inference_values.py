@@ -76,16 +76,15 @@ def model(repo_root):
     cfg = tiny_cfg(
         repo_root,
         **{
-            "MODEL.OVAVSS.AUDIO_LABELS.ENABLED": False,
             # the learned classifier alone names the queries
             "MODEL.CLASS_SOURCES.NAMES": ["learned"],
             "MODEL.CLASS_SOURCES.BASE_WEIGHTS": [1.0],
             "MODEL.CLASS_SOURCES.NOVEL_WEIGHTS": [1.0],
-            "MODEL.OVAVSS.TEST.BASE_LOGIT_PENALTY": PENALTY,
+            "MODEL.CLASS_SOURCES.LEARNED.BASE_LOGIT_PENALTY": PENALTY,
             "MODEL.OVAVSS.TEST.OBJECTNESS_EXPONENT": OBJ_EXP,
             "MODEL.OVAVSS.TEST.BACKGROUND_EXPONENT": BG_EXP,
-            "MODEL.OPEN_VOCAB.TOP_K": TOP_K,
-            "MODEL.OPEN_VOCAB.SCORE_THRESHOLD": SCORE_THRESHOLD,
+            "MODEL.OVAVSS.TEST.TOP_K": TOP_K,
+            "MODEL.OVAVSS.TEST.SCORE_THRESHOLD": SCORE_THRESHOLD,
         },
     )
     net = build_model(cfg).eval()

@@ -1,5 +1,10 @@
 """Text classifiers (one embedding per class) built from class names, cached per vocabulary.
 
+The vocabulary's text side lives beside the text encoders, not with one class source: the trained
+model (its learned classifier, in training and at inference), ``audio_tags`` and ``image_tags`` all
+embed names through it, each with its own prompt templates, and it depends on nothing but a text
+encoder (``MODEL.TEXT_ENCODER.*``).
+
 Shapes: ``K`` classes, ``S`` synonyms per class (padded to the longest list), ``P`` prompt
 templates, ``E`` text-embedding size.
 """
@@ -9,8 +14,11 @@ from typing import Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+from detectron2.config import CfgNode
 
-from .templates import VILD_TEMPLATES
+from .templates import VILD_TEMPLATES, get_templates
+
+__all__ = ["TextClassifierCache", "build_text_classifier_cache"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,3 +136,15 @@ class TextClassifierCache:
         embeds, valid = self.get_per_synonym(class_prompt_names)
         mean = (embeds * valid.unsqueeze(-1)).sum(1) / valid.sum(1, keepdim=True)  # (K, E)
         return F.normalize(mean, dim=-1)
+
+
+def build_text_classifier_cache(
+    cfg: CfgNode, text_encoder, templates: str = ""
+) -> TextClassifierCache:
+    """A :class:`TextClassifierCache` of ``text_encoder`` with ``MODEL.TEXT_ENCODER.CHUNK_SIZE``
+    and the template set ``templates`` ("": ``MODEL.TEXT_ENCODER.TEMPLATES``)."""
+    return TextClassifierCache(
+        text_encoder,
+        get_templates(templates or cfg.MODEL.TEXT_ENCODER.TEMPLATES),
+        chunk_size=cfg.MODEL.TEXT_ENCODER.CHUNK_SIZE,
+    )

@@ -3,9 +3,13 @@
 import pytest
 import torch
 
-from ovavss_d2.modeling.open_vocab import CLIPVisualClassifier, build_clip_visual_classifier
-from ovavss_d2.modeling.open_vocab.clip_visual import CLIP_PIXEL_MEAN, CLIP_PIXEL_STD
-from ovavss_d2.modeling.open_vocab.ensemble import embedding_logits
+from ovavss_d2.modeling.class_sources import ClipVisualSource
+from ovavss_d2.modeling.class_sources.clip_visual import (
+    CLIP_PIXEL_MEAN,
+    CLIP_PIXEL_STD,
+    CLIPVisualClassifier,
+)
+from ovavss_d2.modeling.class_sources.ensemble import embedding_logits
 from ovavss_d2.modeling.text_encoder.clip_loader import load_clip
 
 
@@ -92,13 +96,15 @@ def test_build_from_config(cfg, tiny_clip_vit):
     class WithCLIP:
         clip_model = load_clip(tiny_clip_vit)
 
-    assert build_clip_visual_classifier(cfg, TextOnly()) is None
-    cfg.MODEL.OPEN_VOCAB.CLIP_VISUAL_MODE = "mask_pool"
-    cfg.MODEL.OPEN_VOCAB.LOGIT_SCALE = 0.0  # -> CLIP's learned scale
-    classifier = build_clip_visual_classifier(cfg, WithCLIP())
+    with pytest.raises(ValueError, match="CLIP image tower"):
+        ClipVisualSource(cfg, {"text_encoder": TextOnly()})
+    cfg.MODEL.CLASS_SOURCES.CLIP_VISUAL.MODE = "mask_pool"
+    cfg.MODEL.CLASS_SOURCES.CLIP_VISUAL.LOGIT_SCALE = 0.0  # -> CLIP's learned scale
+    classifier = ClipVisualSource(cfg, {"text_encoder": WithCLIP()}).classifier
     assert classifier.mode == "mask_pool"
     assert classifier.logit_scale == pytest.approx(WithCLIP.clip_model.logit_scale.exp().item())
-    cfg.MODEL.OPEN_VOCAB.CLIP_VISUAL_MODE = "none"
-    assert build_clip_visual_classifier(cfg, WithCLIP()) is None
+    cfg.MODEL.CLASS_SOURCES.CLIP_VISUAL.MODE = "none"
+    with pytest.raises(ValueError, match="mode must be one of"):
+        ClipVisualSource(cfg, {"text_encoder": WithCLIP()})
     with pytest.raises(ValueError):
         CLIPVisualClassifier(WithCLIP.clip_model, "boxes")

@@ -1,4 +1,6 @@
-"""Prompt templates for building text classifiers from class names."""
+"""Prompt templates for building text classifiers from class names (the vocabulary's text side,
+with text_classifier.py; config names: ``MODEL.TEXT_ENCODER.TEMPLATES`` and each source's
+``TEMPLATES``)."""
 
 from typing import Tuple
 

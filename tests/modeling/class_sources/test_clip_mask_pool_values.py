@@ -1,4 +1,4 @@
-"""CLIP_VISUAL_MODE mask_pool against an independent computation on a tiny random ViT CLIP.
+"""CLIP_VISUAL.MODE mask_pool against an independent computation on a tiny random ViT CLIP.
 
 The expected dense features come from CLIP's own forward: the input of the last block is caught
 with a hook during ``encode_image``, and the last block's value path is CLIP's own attention with
@@ -10,8 +10,11 @@ embedding is a weighted mean of the 4 patch features with weights read off the m
 import torch
 import torch.nn.functional as F
 
-from ovavss_d2.modeling.open_vocab import CLIPVisualClassifier
-from ovavss_d2.modeling.open_vocab.clip_visual import CLIP_PIXEL_MEAN, CLIP_PIXEL_STD
+from ovavss_d2.modeling.class_sources.clip_visual import (
+    CLIP_PIXEL_MEAN,
+    CLIP_PIXEL_STD,
+    CLIPVisualClassifier,
+)
 from ovavss_d2.modeling.text_encoder.clip_loader import load_clip
 
 SCALE = 10.0

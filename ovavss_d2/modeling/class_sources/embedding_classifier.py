@@ -6,15 +6,18 @@ vocabulary in use.
 Each query embedding is projected into the text-embedding space, L2-normalised and compared by
 cosine similarity with the K class text embeddings and with one learned background ("no object")
 embedding; a learned temperature scales the similarities (CLIP-style ``logit_scale``, clamped).
+The ``learned`` class source (learned.py) reads it at inference; the module itself is the
+model's ``embedding_classifier`` (trained, checkpointed). Keys: ``MODEL.CLASS_SOURCES.LEARNED.*``.
 Trained with cross-entropy over the base classes; at test time any vocabulary can be plugged in,
 which is what makes novel classes recognisable without a CLIP image tower.
 """
 
 import math
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
+from detectron2.config import configurable
 from torch import nn
 
 __all__ = ["EmbeddingClassifier", "build_embedding_classifier"]
@@ -27,6 +30,7 @@ class EmbeddingClassifier(nn.Module):
     background / no-object embedding.
     """
 
+    @configurable
     def __init__(
         self,
         *,
@@ -64,6 +68,19 @@ class EmbeddingClassifier(nn.Module):
         self.max_logit_scale = max_logit_scale
         self.embed_dim = embed_dim
 
+    @classmethod
+    def from_config(cls, cfg, embed_dim: int) -> Dict[str, object]:
+        """``MODEL.CLASS_SOURCES.LEARNED.*`` for query embeddings of
+        ``MODEL.TRANSFORMER_DECODER.EMBED_DIM`` and text embeddings of size ``embed_dim``."""
+        c = cfg.MODEL.CLASS_SOURCES.LEARNED
+        return {
+            "in_dim": cfg.MODEL.TRANSFORMER_DECODER.EMBED_DIM,
+            "embed_dim": embed_dim,
+            "hidden_dim": c.HIDDEN_DIM,
+            "temperature": c.TEMPERATURE,
+            "learn_temperature": c.LEARN_TEMPERATURE,
+        }
+
     def forward(self, query_embeds: torch.Tensor, class_embeds: torch.Tensor) -> torch.Tensor:
         """
         Args:
@@ -89,15 +106,8 @@ class EmbeddingClassifier(nn.Module):
 
 
 def build_embedding_classifier(cfg, embed_dim: int) -> Optional[EmbeddingClassifier]:
-    """The classifier of ``MODEL.OVAVSS.EMBED_HEAD.*`` for E = ``embed_dim`` text embeddings, or
-    None when ``MODEL.OVAVSS.CLASS_WEIGHT`` is 0 (no such head is trained)."""
-    ov = cfg.MODEL.OVAVSS
-    if ov.CLASS_WEIGHT <= 0:
+    """The classifier of ``MODEL.CLASS_SOURCES.LEARNED.*`` for E = ``embed_dim`` text embeddings,
+    or None when ``MODEL.OVAVSS.CLASS_WEIGHT`` is 0 (no such head is trained)."""
+    if cfg.MODEL.OVAVSS.CLASS_WEIGHT <= 0:
         return None
-    return EmbeddingClassifier(
-        in_dim=cfg.MODEL.TRANSFORMER_DECODER.EMBED_DIM,
-        embed_dim=embed_dim,
-        hidden_dim=ov.EMBED_HEAD.HIDDEN_DIM,
-        temperature=ov.EMBED_HEAD.TEMPERATURE,
-        learn_temperature=ov.EMBED_HEAD.LEARN_TEMPERATURE,
-    )
+    return EmbeddingClassifier(cfg, embed_dim)

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ovavss_d2.modeling.open_vocab import (
+from ovavss_d2.modeling.text_encoder import (
     TEMPLATE_SETS,
     VILD_TEMPLATES,
     TextClassifierCache,
