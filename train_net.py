@@ -105,7 +105,7 @@ from ovavss_d2.data.audio import audio_length_summary  # noqa: E402
 from ovavss_d2.data.datasets import register_from_config  # noqa: E402
 from ovavss_d2.data.samplers import build_resumable_train_loader  # noqa: E402
 from ovavss_d2.evaluation import build_evaluator  # noqa: E402
-from ovavss_d2.modeling.meta_arch import dataset_vocabulary  # noqa: E402
+from ovavss_d2.data.vocabulary import dataset_vocabulary  # noqa: E402
 from ovavss_d2.solver import build_optimizer  # noqa: E402
 from ovavss_d2.utils.video_io import MediaError  # noqa: E402
 

@@ -45,7 +45,7 @@ from fvcore.nn.jit_handles import get_shape
 from torch import nn
 
 from ovavss_d2 import add_ovavss_config
-from ovavss_d2.modeling.meta_arch import dataset_vocabulary
+from ovavss_d2.data.vocabulary import dataset_vocabulary
 from ovavss_d2.utils.preflight import ints_for_float_keys
 
 logger = logging.getLogger("ovavss_d2.benchmark")

@@ -35,7 +35,7 @@ from ovavss_d2.data.audio import read_audio
 from ovavss_d2.data.labels import read_label_map
 from ovavss_d2.evaluation.avss_evaluation import AVSSEvaluator
 from ovavss_d2.evaluation.track_metrics import TrackMetrics
-from ovavss_d2.modeling.meta_arch import dataset_vocabulary
+from ovavss_d2.data.vocabulary import dataset_vocabulary
 from ovavss_d2.modeling.meta_arch.postprocessing import paint_instances
 from ovavss_d2.predictor import DEFAULT_CONFIG_FILE, VideoPredictor, default_weights
 from ovavss_d2.utils.preflight import ints_for_float_keys

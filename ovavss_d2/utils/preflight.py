@@ -1,25 +1,21 @@
 """Checks of command-line inputs that run before torch and Detectron2 are imported.
 
-This module imports only the standard library and PyYAML, and nothing from ``ovavss_d2`` (whose
-package init imports torch): ``demo/demo.py`` and ``train_net.py`` load it by file path
-(:func:`load_by_path`), check their arguments and files, and only then import the heavy stack, so
-that an input error is reported within about a second. Every problem is an :class:`InputError`
-whose message starts with the file (or argument) it concerns.
+This module imports only the standard library and PyYAML, and the package is light at import
+(``ovavss_d2/__init__.py``): ``demo/demo.py`` and ``train_net.py`` import it first, check their
+arguments and files, and only then import the heavy stack, so that an input error is reported
+within about a second. Every problem is an :class:`InputError` whose message starts with the file
+(or argument) it concerns.
 """
 
 import argparse
 import contextlib
-import importlib.util
 import os
-import sys
-import unicodedata
 import zipfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 __all__ = [
     "InputError",
-    "load_by_path",
     "training_parser",
     "read_config_chain",
     "parse_opts",
@@ -29,10 +25,8 @@ __all__ = [
     "check_output_dir",
     "check_device",
     "check_input_file",
-    "split_vocabulary",
     "merge_config",
     "ints_for_float_keys",
-    "clean_class_name",
     "D2_DEFAULTS",
 ]
 
@@ -43,17 +37,6 @@ D2_DEFAULTS = {"MODEL.DEVICE": "cuda", "MODEL.WEIGHTS": "", "OUTPUT_DIR": "./out
 
 class InputError(ValueError):
     """A bad command-line input; the message starts with the file or argument concerned."""
-
-
-def load_by_path(name: str = "ovavss_d2_preflight"):
-    """This module, loaded from its file without running ``ovavss_d2/__init__.py``."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def training_parser(description: str = "") -> argparse.ArgumentParser:
@@ -318,25 +301,3 @@ def merge_config(cfg, config_file: str, opts: Sequence[str], opts_name: str) -> 
             cfg.merge_from_list(list(opts))
         except (KeyError, ValueError, AssertionError) as e:
             raise InputError(f"{opts_name}: {first_line(e)}") from None
-
-
-def clean_class_name(name: str) -> str:
-    """``name`` without invisible format characters (zero-width space, BOM) and outer spaces."""
-    visible = "".join(c for c in name if unicodedata.category(c) != "Cf")
-    return " ".join(visible.split())
-
-
-def split_vocabulary(text: str, where: str = "--vocabulary") -> List[str]:
-    """Comma-separated class names; an empty name (``"dog,,violin"``) is an error."""
-    names = [clean_class_name(n) for n in text.split(",")]
-    if not any(names):
-        raise InputError(
-            f"{where}: the vocabulary is empty ({text!r}): give at least one class name"
-        )
-    empty = [i for i, n in enumerate(names) if not n]
-    if empty:
-        raise InputError(
-            f"{where}: class name {empty[0] + 1} of {len(names)} is empty ({text!r}): remove the "
-            "extra comma"
-        )
-    return names

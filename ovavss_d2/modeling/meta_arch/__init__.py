@@ -2,4 +2,3 @@
 
 from .ovavss import OVAVSS  # noqa: F401
 from .tpavi import TPAVIAVS  # noqa: F401
-from .vocabulary import dataset_vocabulary, normalize_vocabulary, training_vocabulary  # noqa: F401
