@@ -17,6 +17,8 @@ from typing import Any, Dict, List, Optional, Sequence
 __all__ = [
     "InputError",
     "training_parser",
+    "check_training_args",
+    "parse_training_args",
     "read_config_chain",
     "parse_opts",
     "config_value",
@@ -301,3 +303,47 @@ def merge_config(cfg, config_file: str, opts: Sequence[str], opts_name: str) -> 
             cfg.merge_from_list(list(opts))
         except (KeyError, ValueError, AssertionError) as e:
             raise InputError(f"{opts_name}: {first_line(e)}") from None
+
+
+def check_training_args(args: argparse.Namespace) -> None:
+    """Check ``train_net.py``'s arguments: config chain, overrides, device, output folder, the
+    weights (or the checkpoint ``--resume`` continues from) and the process counts.
+
+    Raises:
+        InputError: the first problem found.
+    """
+    if not args.config_file:
+        raise InputError("--config-file: required (a YAML config under configs/)")
+    chain = read_config_chain(args.config_file)
+    opts = parse_opts(args.opts)
+    check_device(str(config_value(chain, opts, "MODEL.DEVICE")))
+    output_dir = str(config_value(chain, opts, "OUTPUT_DIR"))
+    check_output_dir(output_dir, "OUTPUT_DIR")
+    last = Path(output_dir) / "last_checkpoint"
+    if args.resume and last.is_file():
+        name = last.read_text().strip()
+        if not name:
+            raise InputError(f"{last}: empty (it should name the checkpoint to resume)")
+        check_weights(str(Path(output_dir) / name))
+    else:
+        check_weights(str(config_value(chain, opts, "MODEL.WEIGHTS") or ""))
+    if args.num_gpus < 1 or args.num_machines < 1:
+        raise InputError("--num-gpus / --num-machines: must be at least 1")
+    if not 0 <= args.machine_rank < args.num_machines:
+        raise InputError(
+            f"--machine-rank {args.machine_rank}: must lie in [0, {args.num_machines - 1}]"
+        )
+
+
+def parse_training_args(
+    argv: Optional[Sequence[str]] = None, prog: str = "train_net.py", description: str = ""
+) -> argparse.Namespace:
+    """``train_net.py``'s arguments, parsed and checked; a bad input exits with one line
+    ``<prog>: error: <problem>`` and status 2."""
+    parser = training_parser(description)
+    args = parser.parse_args(argv)
+    try:
+        check_training_args(args)
+    except InputError as e:
+        parser.exit(2, f"{prog}: error: {e}\n")
+    return args
