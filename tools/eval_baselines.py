@@ -34,8 +34,8 @@ from torch import nn
 
 from ovavss_d2 import add_ovavss_config
 from ovavss_d2.data import build_dataset_mapper
-from ovavss_d2.evaluation import build_evaluator
 from ovavss_d2.data.vocabulary import dataset_vocabulary
+from ovavss_d2.evaluation import build_evaluator
 from ovavss_d2.utils.preflight import ints_for_float_keys
 
 logger = logging.getLogger("ovavss_d2.baselines")

@@ -33,9 +33,9 @@ from detectron2.utils.logger import setup_logger
 from ovavss_d2 import add_ovavss_config
 from ovavss_d2.data.audio import read_audio
 from ovavss_d2.data.labels import read_label_map
+from ovavss_d2.data.vocabulary import dataset_vocabulary
 from ovavss_d2.evaluation.avss_evaluation import AVSSEvaluator
 from ovavss_d2.evaluation.track_metrics import TrackMetrics
-from ovavss_d2.data.vocabulary import dataset_vocabulary
 from ovavss_d2.modeling.meta_arch.postprocessing import paint_instances
 from ovavss_d2.predictor import DEFAULT_CONFIG_FILE, VideoPredictor, default_weights
 from ovavss_d2.utils.preflight import ints_for_float_keys
