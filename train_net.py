@@ -11,7 +11,7 @@ files are checked before torch and Detectron2 are imported: a bad input gives on
 ``train_net.py: error: <file>: <problem>`` and exit status 2 (docs/RELIABILITY.md).
 """
 
-import importlib.util
+import importlib
 import json
 import logging
 import os
@@ -19,21 +19,33 @@ import random
 import sys
 import weakref
 from collections import OrderedDict
-from pathlib import Path
 
+from ovavss_d2.utils import preflight
 
-def _load_preflight():
-    """ovavss_d2/utils/preflight.py by path: the package init would import torch first."""
-    name = "ovavss_d2.utils.preflight"  # the package's own name: one InputError class for both
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parent / "ovavss_d2" / "utils" / "preflight.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
+if __name__ == "__main__":  # the inputs are checked before torch and Detectron2 are imported
+    ARGS = preflight.parse_training_args(prog="train_net.py", description=__doc__.split("\n")[0])
 
+import numpy as np
+import torch
+from detectron2.data import build_detection_test_loader, get_detection_dataset_dicts
+from detectron2.engine import DefaultTrainer, default_setup, hooks, launch
+from detectron2.evaluation import verify_results
+from detectron2.projects.deeplab import build_lr_scheduler
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
+from torch.nn.parallel import DistributedDataParallel
 
-preflight = _load_preflight()
+from ovavss_d2 import get_cfg
+from ovavss_d2.checkpoint import CheckpointError, OVAVSSCheckpointer
+from ovavss_d2.data import build_dataset_mapper
+from ovavss_d2.data.audio import audio_length_summary
+from ovavss_d2.data.datasets import register_from_config
+from ovavss_d2.data.samplers import build_resumable_train_loader
+from ovavss_d2.data.vocabulary import dataset_vocabulary
+from ovavss_d2.evaluation import build_evaluator
+from ovavss_d2.solver import build_optimizer
+from ovavss_d2.utils.video_io import MediaError
+
 PROG = "train_net.py"
 
 
@@ -42,73 +54,14 @@ def get_parser():
     return preflight.training_parser(__doc__.split("\n")[0])
 
 
-def check_args(args) -> None:
-    """Check the config chain, overrides, device, output folder and weights (no torch needed).
-
-    Raises:
-        preflight.InputError: the first problem found.
-    """
-    if not args.config_file:
-        raise preflight.InputError("--config-file: required (a YAML config under configs/)")
-    chain = preflight.read_config_chain(args.config_file)
-    opts = preflight.parse_opts(args.opts)
-    value = lambda key: preflight.config_value(chain, opts, key)  # noqa: E731
-    preflight.check_device(str(value("MODEL.DEVICE")))
-    output_dir = str(value("OUTPUT_DIR"))
-    preflight.check_output_dir(output_dir, "OUTPUT_DIR")
-    last = Path(output_dir) / "last_checkpoint"
-    if args.resume and last.is_file():
-        name = last.read_text().strip()
-        if not name:
-            raise preflight.InputError(f"{last}: empty (it should name the checkpoint to resume)")
-        preflight.check_weights(str(Path(output_dir) / name))
-    else:
-        preflight.check_weights(str(value("MODEL.WEIGHTS") or ""))
-    if args.num_gpus < 1 or args.num_machines < 1:
-        raise preflight.InputError("--num-gpus / --num-machines: must be at least 1")
-    if not 0 <= args.machine_rank < args.num_machines:
-        raise preflight.InputError(
-            f"--machine-rank {args.machine_rank}: must lie in [0, {args.num_machines - 1}]"
-        )
+# Checks of the config chain, overrides, device, output folder and weights (no torch needed).
+check_args = preflight.check_training_args
 
 
 def parse_and_check(argv=None):
     """Parsed arguments; a bad input exits with one line and status 2."""
-    parser = get_parser()
-    args = parser.parse_args(argv)
-    try:
-        check_args(args)
-    except preflight.InputError as e:
-        parser.exit(2, f"{PROG}: error: {e}\n")
-    return args
+    return preflight.parse_training_args(argv, PROG, __doc__.split("\n")[0])
 
-
-if __name__ == "__main__":
-    ARGS = parse_and_check()
-
-# The heavy imports, after the inputs were checked.
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from detectron2.config import get_cfg  # noqa: E402
-from detectron2.data import build_detection_test_loader, get_detection_dataset_dicts  # noqa: E402
-from detectron2.engine import DefaultTrainer, default_setup, hooks, launch  # noqa: E402
-from detectron2.evaluation import verify_results  # noqa: E402
-from detectron2.projects.deeplab import build_lr_scheduler  # noqa: E402
-from detectron2.utils import comm  # noqa: E402
-from detectron2.utils.logger import setup_logger  # noqa: E402
-from torch.nn.parallel import DistributedDataParallel  # noqa: E402
-
-from ovavss_d2 import add_ovavss_config  # noqa: E402
-from ovavss_d2.baselines.tpavi import add_tpavi_config  # noqa: E402
-from ovavss_d2.checkpoint import CheckpointError, OVAVSSCheckpointer  # noqa: E402
-from ovavss_d2.data import build_dataset_mapper  # noqa: E402
-from ovavss_d2.data.audio import audio_length_summary  # noqa: E402
-from ovavss_d2.data.datasets import register_from_config  # noqa: E402
-from ovavss_d2.data.samplers import build_resumable_train_loader  # noqa: E402
-from ovavss_d2.evaluation import build_evaluator  # noqa: E402
-from ovavss_d2.modeling.meta_arch import dataset_vocabulary  # noqa: E402
-from ovavss_d2.solver import build_optimizer  # noqa: E402
-from ovavss_d2.utils.video_io import MediaError  # noqa: E402
 
 # Input errors found after the heavy imports: reported as one line, like the preflight ones (our
 # FileNotFoundErrors name the file: a dataset root, a CLIP checkpoint, a class list).
@@ -298,8 +251,6 @@ def setup(args):
         preflight.InputError: an unknown key, a value of the wrong type or a bad override.
     """
     cfg = get_cfg()
-    add_ovavss_config(cfg)
-    add_tpavi_config(cfg)
     preflight.merge_config(cfg, args.config_file, args.opts, "command-line overrides")
     cfg.freeze()
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():

@@ -7,6 +7,22 @@ from detectron2.config import CfgNode as CN
 from detectron2.projects.deeplab import add_deeplab_config
 
 
+def get_cfg() -> CN:
+    """A fresh config: Detectron2's defaults with every key of ovavss_d2 and of its baselines.
+
+    What every entry point loads a config file into (``from ovavss_d2 import get_cfg`` also
+    registers the components, see ``ovavss_d2/__init__.py``).
+    """
+    from detectron2.config import get_cfg as detectron2_cfg
+
+    from .baselines.tpavi.config import add_tpavi_config
+
+    cfg = detectron2_cfg()
+    add_ovavss_config(cfg)
+    add_tpavi_config(cfg)
+    return cfg
+
+
 def add_ovavss_config(cfg: CN) -> None:
     """Add every ovavss_d2 key to ``cfg`` (and detectron2's DeepLab keys: the poly LR schedule)."""
     add_deeplab_config(cfg)

@@ -2,7 +2,8 @@
 
 Like Detectron2's ``DefaultPredictor``, but for clips: it builds the model from a config, loads
 ``MODEL.WEIGHTS``, resizes frames per ``INPUT.MIN_SIZE_TEST`` / ``MAX_SIZE_TEST``, cuts the
-log-mel patch of each frame from the waveform, runs the model on sliding windows of
+log-mel patch of each frame from the waveform (or from an audio file, decoded a window at a time:
+:class:`AudioTrack`, :meth:`VideoPredictor.stream_video`), runs the model on sliding windows of
 ``clip_length`` frames (``TEST.VIDEO.*``), tracks the objects across windows and returns one output
 dict per frame at the frame's original size, as a list or as a stream.
 
@@ -11,20 +12,23 @@ Shape letters: ``T`` frames, ``H x W`` frame size, ``C`` audio channels, ``N`` s
 """
 
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from detectron2.config import CfgNode, get_cfg
+from detectron2.config import CfgNode
 from detectron2.data import transforms as T
 from detectron2.modeling import build_model
 
+from . import get_cfg  # registers the model components (ovavss_d2/__init__.py)
 from .checkpoint import OVAVSSCheckpointer
-from .config import add_ovavss_config
 from .data.audio import AudioParams, log_mel_patches
+from .data.vocabulary import Vocabulary, VocabularyLike, parse_vocabulary
 from .inference import FrameCombiner, MaskTracker, SlidingWindows, window_objects
+from .utils.video_io import AudioWindow, MediaError, open_audio
 
 logger = logging.getLogger(__name__)
 
@@ -56,42 +60,122 @@ def get_default_cfg() -> CfgNode:
             "repository's configs/ folder: install ovavss_d2 from a checkout with pip install -e .)"
         )
     cfg = get_cfg()
-    add_ovavss_config(cfg)
     cfg.merge_from_file(str(DEFAULT_CONFIG_FILE))
     cfg.MODEL.WEIGHTS = str(default_weights(DEFAULT_CONFIG_FILE))
     return cfg
 
 
-VocabularyEntry = Union[str, Sequence[str]]
+# Extra audio decoded on both sides of a window, so that resampling sees context at its edges.
+AUDIO_MARGIN_SECONDS = 0.25
 
 
-def check_vocabulary(names: Sequence[VocabularyEntry]) -> List[VocabularyEntry]:
-    """Validate a vocabulary: a non-empty list of distinct class names.
+def sample_frames(
+    frames: Iterable[Tuple[int, float, np.ndarray]], every_frame: bool, patch_seconds: float
+) -> Iterator[Tuple[int, float, np.ndarray, float]]:
+    """Choose the frames of a video to segment and the start time of each one's audio patch.
+
+    Every frame: its patch is centred on it. One per second (default): in second ``s``, the frame
+    nearest to ``s + 0.5``, paired with the patch starting at ``s`` (AVSBench's pairing).
 
     Args:
-        names: K entries, each a class name (``"fire truck"``) or a tuple of synonyms whose first
-            is the display name (``("fire truck", "fire engine")``).
-    Returns:
-        the entries with names stripped of surrounding white space.
-    Raises:
-        ValueError: the vocabulary is empty, has an empty name or a repeated name.
+        frames: ``(index, time, frame)`` in decode order (``video_io.iter_frames``).
+        every_frame: segment every frame rather than one a second.
+        patch_seconds: length of a log-mel patch (:attr:`VideoPredictor.patch_seconds`).
+
+    Yields:
+        ``(index, time, frame, audio_start)``.
     """
-    if isinstance(names, str):
-        raise ValueError(f"a vocabulary is a list of class names, got the string {names!r}")
-    cleaned: List[VocabularyEntry] = []
-    for entry in names:
-        synonyms = (entry,) if isinstance(entry, str) else tuple(entry)
-        synonyms = tuple(str(s).strip() for s in synonyms)
-        if not synonyms or not all(synonyms):
-            raise ValueError(f"the vocabulary holds an empty class name: {list(names)}")
-        cleaned.append(synonyms[0] if isinstance(entry, str) else synonyms)
-    if not cleaned:
-        raise ValueError("the vocabulary is empty: give at least one class name")
-    display = [e if isinstance(e, str) else e[0] for e in cleaned]
-    repeated = sorted({n for n in display if display.count(n) > 1})
-    if repeated:
-        raise ValueError(f"the vocabulary names these classes more than once: {repeated}")
-    return cleaned
+    if every_frame:
+        for index, time, frame in frames:
+            yield index, time, frame, time - patch_seconds / 2
+        return
+    best = None  # (distance to the middle of its second, index, time, frame)
+    for index, time, frame in frames:
+        second = math.floor(time)
+        if best is not None and second != math.floor(best[2]):
+            yield best[1], best[2], best[3], float(math.floor(best[2]))
+            best = None
+        distance = abs(time - (second + 0.5))
+        if best is None or distance < best[0]:
+            best = (distance, index, time, frame)
+    if best is not None:
+        yield best[1], best[2], best[3], float(math.floor(best[2]))
+
+
+class AudioTrack:
+    """The audio of a file (an audio file, or a video's own track), decoded as a left-to-right
+    pass over a video needs it: only the samples of the current window are kept.
+
+    Raises (on construction):
+        NoAudioTrackError: a media file without audio.
+        MediaError: a missing, empty or unreadable file.
+    """
+
+    def __init__(self, path: Union[str, os.PathLike]):
+        self.path = str(path)
+        self._window = AudioWindow(open_audio(path))
+
+    @property
+    def sample_rate(self) -> int:
+        return self._window.sample_rate
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether the whole recording was decoded."""
+        return self._window.exhausted
+
+    @property
+    def seconds_read(self) -> float:
+        """Seconds decoded so far (the recording's length once :attr:`exhausted`)."""
+        return self._window.samples_read / self._window.sample_rate
+
+    def patches(self, starts: Sequence[float], params: AudioParams) -> torch.Tensor:
+        """Log-mel patches starting at ``starts`` (seconds, increasing from call to call):
+        float32 ``(P, 1, L, M)``; audio outside the recording counts as silence. The audio
+        before the last start is then freed.
+
+        Raises:
+            MediaError: the samples of this window hold NaN or infinite values.
+        """
+        patch_seconds = params.patch_samples / params.sample_rate
+        begin = min(starts) - AUDIO_MARGIN_SECONDS
+        end = max(starts) + patch_seconds + AUDIO_MARGIN_SECONDS
+        waveform = self._window.read(begin, end)
+        if not np.isfinite(waveform).all():
+            raise MediaError(
+                f"audio '{self.path}' holds NaN or infinite samples between "
+                f"{max(begin, 0.0):.2f} s and {end:.2f} s"
+            )
+        patches = log_mel_patches(
+            waveform, self._window.sample_rate, [s - begin for s in starts], params
+        )
+        self._window.discard_before(max(starts) - AUDIO_MARGIN_SECONDS)
+        return patches
+
+    def report_length(self, video_seconds: float) -> None:
+        """Log when the audio is longer (the rest was ignored) or shorter than the video."""
+        if not self.exhausted:
+            logger.info(
+                "the audio is longer than the %.2f s video; the rest is ignored", video_seconds
+            )
+        elif self.seconds_read < video_seconds - 0.05:
+            logger.warning(
+                "the audio (%.2f s) is shorter than the video (%.2f s): the rest counts as silence",
+                self.seconds_read,
+                video_seconds,
+            )
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[List]:
+    """Consecutive lists of ``size`` items (the last may be shorter)."""
+    chunk: List = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 class VideoPredictor:
@@ -107,6 +191,9 @@ class VideoPredictor:
         patches = predictor.audio_patches(waveform, sample_rate, len(frames))
         for output in predictor.stream(zip(frames, patches)):
             ...
+        # a video and an audio file: each frame with the start of its audio patch (seconds)
+        for output in predictor.stream_video(zip(frames, starts), "clip.wav"):
+            ...
 
     Attributes:
         cfg: the frozen config the model was built from.
@@ -120,7 +207,7 @@ class VideoPredictor:
         self,
         cfg: CfgNode,
         *,
-        vocabulary: Optional[Sequence[VocabularyEntry]] = None,
+        vocabulary: Optional[VocabularyLike] = None,
         clip_length: Optional[int] = None,
         stride: Optional[int] = None,
         input_format: str = "RGB",
@@ -128,9 +215,11 @@ class VideoPredictor:
         """
         Args:
             cfg: a config with the ovavss_d2 keys; ``MODEL.WEIGHTS`` is loaded if set.
-            vocabulary: class names to segment (see :func:`check_vocabulary`); can also be given
-                per call. Default: the model's own (``MODEL.OVAVSS.TEST.VOCABULARY``, else the
-                class list of ``DATASETS.TEST[0]``).
+            vocabulary: classes to segment, anything
+                :func:`~ovavss_d2.data.vocabulary.parse_vocabulary` reads (``["dog", "violin"]``,
+                ``"dog, emergency car|ambulance"``); can also be given per call. Default: the
+                model's own (``MODEL.OVAVSS.TEST.VOCABULARY``, else the class list of
+                ``DATASETS.TEST[0]``).
             clip_length: frames per model call; default ``INPUT.SAMPLING_FRAME_NUM`` (the ``T``
                 the model was trained with).
             stride: frames between window starts, 1..clip_length; default ``TEST.VIDEO.STRIDE``
@@ -161,7 +250,7 @@ class VideoPredictor:
         video = self.cfg.TEST.VIDEO
         self.stride = stride or video.STRIDE or self.clip_length
         self.tracks: Dict = {}
-        self._vocabulary: Optional[List[VocabularyEntry]] = None
+        self._vocabulary: Optional[Vocabulary] = None
         if vocabulary is not None:
             self.set_vocabulary(vocabulary)
 
@@ -181,12 +270,21 @@ class VideoPredictor:
             )
         self._stride = value
 
-    def set_vocabulary(self, names: Sequence[VocabularyEntry]) -> None:
-        """Switch the classes segmented by later calls (the model caches their text embeddings)."""
-        names = check_vocabulary(names)
-        if names != self._vocabulary:
-            self.model.set_vocabulary(names)
-            self._vocabulary = names
+    def set_vocabulary(self, names: VocabularyLike) -> None:
+        """Switch the classes segmented by later calls (the model caches their text embeddings).
+
+        Raises:
+            VocabularyError: an empty vocabulary, an empty name or a class named twice.
+        """
+        vocabulary = parse_vocabulary(names)
+        if vocabulary != self._vocabulary:
+            self.model.set_vocabulary(vocabulary)
+            self._vocabulary = vocabulary
+
+    @property
+    def patch_seconds(self) -> float:
+        """Seconds of audio in one frame's log-mel patch."""
+        return self.audio_params.patch_samples / self.audio_params.sample_rate
 
     @property
     def class_names(self) -> List[str]:
@@ -201,7 +299,7 @@ class VideoPredictor:
         frames: Sequence[np.ndarray],
         waveform: np.ndarray,
         sample_rate: int,
-        vocabulary: Optional[Sequence[VocabularyEntry]] = None,
+        vocabulary: Optional[VocabularyLike] = None,
         audio_starts: Optional[Sequence[float]] = None,
     ) -> List[Dict]:
         """Segment the sounding objects of each frame.
@@ -242,10 +340,38 @@ class VideoPredictor:
             raise ValueError(f"{len(audio_starts)} audio start times for {num_frames} frames")
         return log_mel_patches(waveform, sample_rate, audio_starts, self.audio_params)
 
+    def stream_video(
+        self,
+        items: Iterable[Tuple[np.ndarray, float]],
+        audio: Union[AudioTrack, str, os.PathLike],
+        vocabulary: Optional[VocabularyLike] = None,
+    ) -> Iterator[Dict]:
+        """:meth:`stream` with the audio read from a file: a window of frames at a time, the
+        audio they need is decoded and cut into their log-mel patches.
+
+        Args:
+            items: ``(frame, audio_start)`` per frame: the frame as for :meth:`stream` and the
+                time in seconds where its patch starts (see :func:`sample_frames`), increasing.
+            audio: an :class:`AudioTrack`, or the path of an audio or video file to open as one.
+            vocabulary: as for ``__call__``.
+
+        Yields:
+            dicts as ``__call__`` returns them.
+        """
+        track = audio if isinstance(audio, AudioTrack) else AudioTrack(audio)
+
+        def frames_and_patches() -> Iterator[Tuple[np.ndarray, torch.Tensor]]:
+            for group in _chunks(items, self.clip_length):
+                patches = track.patches([start for _, start in group], self.audio_params)
+                for (frame, _), patch in zip(group, patches):
+                    yield frame, patch
+
+        yield from self.stream(frames_and_patches(), vocabulary=vocabulary)
+
     def stream(
         self,
         items: Iterable[Tuple[np.ndarray, torch.Tensor]],
-        vocabulary: Optional[Sequence[VocabularyEntry]] = None,
+        vocabulary: Optional[VocabularyLike] = None,
     ) -> Iterator[Dict]:
         """Segment a video given frame by frame; yields one output per frame, in order.
 

@@ -14,7 +14,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-import build_detectron2  # noqa: E402
+build_detectron2 = importlib.import_module("build_detectron2")  # scripts/ is no package
 
 WORKER = textwrap.dedent("""
     import itertools, sys

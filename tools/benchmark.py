@@ -36,7 +36,6 @@ import time
 from typing import Dict
 
 import torch
-from detectron2.config import get_cfg
 from detectron2.modeling import build_model
 from detectron2.structures import Instances
 from detectron2.utils.logger import setup_logger
@@ -44,9 +43,8 @@ from fvcore.nn import FlopCountAnalysis
 from fvcore.nn.jit_handles import get_shape
 from torch import nn
 
-from ovavss_d2 import add_ovavss_config
-from ovavss_d2.baselines.tpavi import add_tpavi_config
-from ovavss_d2.modeling.meta_arch import dataset_vocabulary
+from ovavss_d2 import get_cfg
+from ovavss_d2.data.vocabulary import dataset_vocabulary
 from ovavss_d2.utils.preflight import ints_for_float_keys
 
 logger = logging.getLogger("ovavss_d2.benchmark")
@@ -175,8 +173,6 @@ def main() -> None:
     device = torch.device(args.device)
 
     cfg = get_cfg()
-    add_ovavss_config(cfg)
-    add_tpavi_config(cfg)
     with ints_for_float_keys():  # KEY 0 for a float key
         cfg.merge_from_file(args.config_file)
         cfg.merge_from_list(args.opts)

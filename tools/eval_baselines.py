@@ -25,17 +25,16 @@ from typing import Dict, List
 import torch
 import torch.nn.functional as F
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import get_cfg
 from detectron2.data import MetadataCatalog, build_detection_test_loader
 from detectron2.evaluation import inference_on_dataset
 from detectron2.modeling import build_model
 from detectron2.utils.logger import create_small_table, setup_logger
 from torch import nn
 
-from ovavss_d2 import add_ovavss_config
+from ovavss_d2 import get_cfg
 from ovavss_d2.data import build_dataset_mapper
+from ovavss_d2.data.vocabulary import dataset_vocabulary
 from ovavss_d2.evaluation import build_evaluator
-from ovavss_d2.modeling.meta_arch import dataset_vocabulary
 from ovavss_d2.utils.preflight import ints_for_float_keys
 
 logger = logging.getLogger("ovavss_d2.baselines")
@@ -89,7 +88,6 @@ def main() -> None:
         parser.error(f"unknown baselines {sorted(unknown)}; choose from {BASELINES}")
 
     cfg = get_cfg()
-    add_ovavss_config(cfg)
     with ints_for_float_keys():  # KEY 0 for a float key
         cfg.merge_from_file(args.config_file)
         cfg.merge_from_list(args.opts)

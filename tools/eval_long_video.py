@@ -24,19 +24,17 @@ from typing import Iterator
 
 import numpy as np
 import torch
-from detectron2.config import get_cfg
 from detectron2.data import DatasetCatalog, MetadataCatalog
 from detectron2.data import detection_utils as utils
 from detectron2.structures import Instances
 from detectron2.utils.logger import setup_logger
 
-from ovavss_d2 import add_ovavss_config
-from ovavss_d2.baselines.tpavi import add_tpavi_config
+from ovavss_d2 import get_cfg
 from ovavss_d2.data.audio import read_audio
 from ovavss_d2.data.labels import read_label_map
+from ovavss_d2.data.vocabulary import dataset_vocabulary
 from ovavss_d2.evaluation.avss_evaluation import AVSSEvaluator
 from ovavss_d2.evaluation.track_metrics import TrackMetrics
-from ovavss_d2.modeling.meta_arch import dataset_vocabulary
 from ovavss_d2.modeling.meta_arch.postprocessing import paint_instances
 from ovavss_d2.predictor import DEFAULT_CONFIG_FILE, VideoPredictor, default_weights
 from ovavss_d2.utils.preflight import ints_for_float_keys
@@ -69,8 +67,6 @@ def get_parser() -> argparse.ArgumentParser:
 
 def build_predictor(args) -> VideoPredictor:
     cfg = get_cfg()
-    add_ovavss_config(cfg)
-    add_tpavi_config(cfg)
     with ints_for_float_keys():  # KEY 0 for a float key
         cfg.merge_from_file(args.config_file)
         cfg.merge_from_list(args.opts)

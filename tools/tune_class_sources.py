@@ -32,13 +32,12 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import torch
 import torch.nn.functional as F
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import get_cfg
 from detectron2.data import build_detection_test_loader
 from detectron2.modeling import build_model
 from detectron2.utils.logger import setup_logger
 from tqdm import tqdm
 
-from ovavss_d2 import add_ovavss_config
+from ovavss_d2 import get_cfg
 from ovavss_d2.data import build_dataset_mapper
 from ovavss_d2.evaluation import build_evaluator, clip_evaluator
 from ovavss_d2.modeling.class_sources import SourceWeights
@@ -54,7 +53,6 @@ DEFAULT_BIAS_GRID = (0.0, 0.5, 1.0, 2.0, 3.0)
 def setup(args: argparse.Namespace):
     """Config of the checkpoint with ``--dataset`` as its only test dataset."""
     cfg = get_cfg()
-    add_ovavss_config(cfg)
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
     cfg.DATASETS.TEST = (args.dataset,)

@@ -2,8 +2,9 @@
 
 Pure functions; nothing here keeps state. The mapper and the demo compose them:
 
-* ``read_audio(path)``: file -> ``(C, N)`` float32 waveform and its sample rate (soundfile: wav,
-  flac, ogg; ``torchaudio.load`` needs FFmpeg libraries that are not usable here).
+* ``read_audio(path)``: file -> ``(C, N)`` float32 waveform and its sample rate, as a tensor
+  (read by :func:`ovavss_d2.utils.video_io.read_audio_file`, the one media reader: soundfile,
+  wav / flac / ogg; ``torchaudio.load`` needs FFmpeg libraries that are not usable here).
 * ``prepare_waveform(waveform, sample_rate, params)``: any channel count and rate -> mono ``(N,)``
   at ``params.sample_rate``, with a check for NaN / inf samples.
 * ``log_mel_patches(waveform, sample_rate, start_seconds, params)``: one patch per start time
@@ -33,9 +34,10 @@ from functools import lru_cache
 from typing import Dict, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
-import soundfile as sf
 import torch
 import torchaudio
+
+from ..utils.video_io import read_audio_file
 
 logger = logging.getLogger(__name__)
 
@@ -98,30 +100,18 @@ class AudioParams:
 
 
 def read_audio(path: Union[str, os.PathLike]) -> Tuple[torch.Tensor, int]:
-    """Read an audio file with soundfile.
-
-    Args:
-        path: a wav, flac or ogg (or anything libsndfile reads) file.
+    """:func:`~ovavss_d2.utils.video_io.read_audio_file` with the waveform as a tensor.
 
     Returns:
         ``(waveform, sample_rate)``: float32 ``(C, N)`` in [-1, 1] and the rate in Hz.
 
     Raises:
-        FileNotFoundError: the file does not exist.
-        ValueError: the file is unreadable, empty, or holds NaN / inf samples; the message names it.
+        MediaError: (a ``ValueError``; ``MediaFileNotFoundError``, also a ``FileNotFoundError``,
+            for a missing file) the file is missing, unreadable, empty, or holds NaN / inf
+            samples; the message names it.
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"audio file not found: {path}")
-    try:
-        data, sample_rate = sf.read(path, dtype="float32", always_2d=True)  # (N, C)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read audio ({e})") from None
-    if data.shape[0] == 0:
-        raise ValueError(f"{path}: audio file holds no samples")
-    waveform = torch.from_numpy(np.ascontiguousarray(data.T))
-    _check_finite(waveform, path)
-    return waveform, int(sample_rate)
+    waveform, sample_rate = read_audio_file(path)
+    return torch.from_numpy(waveform), sample_rate
 
 
 def _check_finite(waveform: torch.Tensor, source: str) -> None:

@@ -1,26 +1,24 @@
 """Checks of command-line inputs that run before torch and Detectron2 are imported.
 
-This module imports only the standard library and PyYAML, and nothing from ``ovavss_d2`` (whose
-package init imports torch): ``demo/demo.py`` and ``train_net.py`` load it by file path
-(:func:`load_by_path`), check their arguments and files, and only then import the heavy stack, so
-that an input error is reported within about a second. Every problem is an :class:`InputError`
-whose message starts with the file (or argument) it concerns.
+This module imports only the standard library and PyYAML, and the package is light at import
+(``ovavss_d2/__init__.py``): ``demo/demo.py`` and ``train_net.py`` import it first, check their
+arguments and files, and only then import the heavy stack, so that an input error is reported
+within about a second. Every problem is an :class:`InputError` whose message starts with the file
+(or argument) it concerns.
 """
 
 import argparse
 import contextlib
-import importlib.util
 import os
-import sys
-import unicodedata
 import zipfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 __all__ = [
     "InputError",
-    "load_by_path",
     "training_parser",
+    "check_training_args",
+    "parse_training_args",
     "read_config_chain",
     "parse_opts",
     "config_value",
@@ -29,10 +27,8 @@ __all__ = [
     "check_output_dir",
     "check_device",
     "check_input_file",
-    "split_vocabulary",
     "merge_config",
     "ints_for_float_keys",
-    "clean_class_name",
     "D2_DEFAULTS",
 ]
 
@@ -43,17 +39,6 @@ D2_DEFAULTS = {"MODEL.DEVICE": "cuda", "MODEL.WEIGHTS": "", "OUTPUT_DIR": "./out
 
 class InputError(ValueError):
     """A bad command-line input; the message starts with the file or argument concerned."""
-
-
-def load_by_path(name: str = "ovavss_d2_preflight"):
-    """This module, loaded from its file without running ``ovavss_d2/__init__.py``."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def training_parser(description: str = "") -> argparse.ArgumentParser:
@@ -320,23 +305,45 @@ def merge_config(cfg, config_file: str, opts: Sequence[str], opts_name: str) -> 
             raise InputError(f"{opts_name}: {first_line(e)}") from None
 
 
-def clean_class_name(name: str) -> str:
-    """``name`` without invisible format characters (zero-width space, BOM) and outer spaces."""
-    visible = "".join(c for c in name if unicodedata.category(c) != "Cf")
-    return " ".join(visible.split())
+def check_training_args(args: argparse.Namespace) -> None:
+    """Check ``train_net.py``'s arguments: config chain, overrides, device, output folder, the
+    weights (or the checkpoint ``--resume`` continues from) and the process counts.
+
+    Raises:
+        InputError: the first problem found.
+    """
+    if not args.config_file:
+        raise InputError("--config-file: required (a YAML config under configs/)")
+    chain = read_config_chain(args.config_file)
+    opts = parse_opts(args.opts)
+    check_device(str(config_value(chain, opts, "MODEL.DEVICE")))
+    output_dir = str(config_value(chain, opts, "OUTPUT_DIR"))
+    check_output_dir(output_dir, "OUTPUT_DIR")
+    last = Path(output_dir) / "last_checkpoint"
+    if args.resume and last.is_file():
+        name = last.read_text().strip()
+        if not name:
+            raise InputError(f"{last}: empty (it should name the checkpoint to resume)")
+        check_weights(str(Path(output_dir) / name))
+    else:
+        check_weights(str(config_value(chain, opts, "MODEL.WEIGHTS") or ""))
+    if args.num_gpus < 1 or args.num_machines < 1:
+        raise InputError("--num-gpus / --num-machines: must be at least 1")
+    if not 0 <= args.machine_rank < args.num_machines:
+        raise InputError(
+            f"--machine-rank {args.machine_rank}: must lie in [0, {args.num_machines - 1}]"
+        )
 
 
-def split_vocabulary(text: str, where: str = "--vocabulary") -> List[str]:
-    """Comma-separated class names; an empty name (``"dog,,violin"``) is an error."""
-    names = [clean_class_name(n) for n in text.split(",")]
-    if not any(names):
-        raise InputError(
-            f"{where}: the vocabulary is empty ({text!r}): give at least one class name"
-        )
-    empty = [i for i, n in enumerate(names) if not n]
-    if empty:
-        raise InputError(
-            f"{where}: class name {empty[0] + 1} of {len(names)} is empty ({text!r}): remove the "
-            "extra comma"
-        )
-    return names
+def parse_training_args(
+    argv: Optional[Sequence[str]] = None, prog: str = "train_net.py", description: str = ""
+) -> argparse.Namespace:
+    """``train_net.py``'s arguments, parsed and checked; a bad input exits with one line
+    ``<prog>: error: <problem>`` and status 2."""
+    parser = training_parser(description)
+    args = parser.parse_args(argv)
+    try:
+        check_training_args(args)
+    except InputError as e:
+        parser.exit(2, f"{prog}: error: {e}\n")
+    return args

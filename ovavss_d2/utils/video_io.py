@@ -1,10 +1,16 @@
-"""Streaming video and audio I/O: frames with timestamps, audio tracks, H.264 + AAC writing.
+"""The one reader of media files, and the overlay writer: video frames with timestamps, audio
+tracks, whole audio files, H.264 + AAC writing.
+
+Every problem with an input file is a :class:`MediaError` (a ``ValueError``) whose message names
+the file and the problem; :class:`NoAudioTrackError` and :class:`MediaFileNotFoundError` (also a
+``FileNotFoundError``) derive from it.
 
 Nothing here holds a whole video in memory: frames come one at a time, audio is read in chunks
 through a sliding window, and the writer encodes as it goes. PyAV is the main backend (it gives
 timestamps and audio tracks); OpenCV is the fallback for videos PyAV cannot open. Audio files are
 read with soundfile (wav, flac, ogg, mp3) and anything else (m4a, the audio track of a video) with
-PyAV, decoded packet by packet so that one bad packet does not end the stream.
+PyAV, decoded packet by packet so that one bad packet does not end the stream. The datasets'
+audio files are read whole with soundfile (:func:`read_audio_file`).
 
 Shape letters: ``H x W`` frame size, ``C`` audio channels, ``N`` samples.
 """
@@ -37,6 +43,10 @@ class MediaError(ValueError):
 
 class NoAudioTrackError(MediaError):
     """A media file without an audio stream."""
+
+
+class MediaFileNotFoundError(MediaError, FileNotFoundError):
+    """A media file that does not exist."""
 
 
 def _existing_file(path: PathLike, what: str) -> Path:
@@ -251,6 +261,32 @@ def _iter_pyav_audio(container, stream, channels: int) -> Iterator[np.ndarray]:
                 yield out.to_ndarray()
         for out in resampler.resample(None):
             yield out.to_ndarray()
+
+
+def read_audio_file(path: PathLike) -> Tuple[np.ndarray, int]:
+    """Read a whole audio file with soundfile (the datasets' wav / flac / ogg files).
+
+    Returns:
+        ``(waveform, sample_rate)``: float32 ``(C, N)`` in [-1, 1] and the rate in Hz.
+
+    Raises:
+        MediaFileNotFoundError: the file does not exist.
+        MediaError: the file is unreadable, empty, or holds NaN / inf samples.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise MediaFileNotFoundError(f"audio file not found: {path}")
+    try:
+        data, sample_rate = sf.read(path, dtype="float32", always_2d=True)  # (N, C)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+        raise MediaError(f"{path}: cannot read audio ({e})") from None
+    if data.shape[0] == 0:
+        raise MediaError(f"{path}: audio file holds no samples")
+    waveform = np.ascontiguousarray(data.T)
+    if not np.isfinite(waveform).all():
+        bad = int((~np.isfinite(waveform)).sum())
+        raise MediaError(f"{path}: audio holds {bad} NaN or infinite samples")
+    return waveform, int(sample_rate)
 
 
 class AudioWindow:

@@ -8,7 +8,7 @@ black) in the label PNG; the overlay colours an object by its track (by its clas
 """
 
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence, Union
+from typing import Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -128,6 +128,25 @@ def track_summaries(
             }
         )
     return summaries
+
+
+def render_frame(
+    frame: np.ndarray,
+    instances: Instances,
+    vocabulary: Sequence[str],
+    score_threshold: float,
+    label_file: Union[str, Path],
+) -> Tuple[np.ndarray, List[Dict]]:
+    """One segmented frame's results: the objects scoring at least ``score_threshold`` painted
+    into a palette label PNG written to ``label_file``, drawn on the frame, and as JSON records.
+
+    Returns:
+        ``(overlay, records)``: the ``(H, W, 3)`` uint8 RGB frame with the objects drawn
+        (:func:`draw_instances`) and :func:`instance_records` of the objects.
+    """
+    selected = select_instances(instances, score_threshold)
+    save_label_png(label_map(selected, *frame.shape[:2]), label_file)
+    return draw_instances(frame, selected, vocabulary), instance_records(selected, vocabulary)
 
 
 def draw_instances(

@@ -211,9 +211,10 @@ def test_register_from_config(fake_avsbench, monkeypatch):
 
 
 def test_import_registers_predefined_names(fake_avsbench):
-    """`import ovavss_d2` registers every predefined name under $DETECTRON2_DATASETS."""
+    """`ovavss_d2.setup()` registers every predefined name under $DETECTRON2_DATASETS."""
     code = (
         "import ovavss_d2\n"
+        "ovavss_d2.setup()\n"
         "from detectron2.data import DatasetCatalog, MetadataCatalog\n"
         "names = [n for s in ('v1s', 'v1m', 'v2', 'all') for n in ("
         "f'avss_{s}_train', f'avss_{s}_val', f'avss_{s}_test')]\n"

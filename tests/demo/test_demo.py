@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ovavss_d2.predictor import sample_frames
 from ovavss_d2.utils.video_io import iter_frames, open_audio, probe_video
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "demo" / "demo.py"
@@ -267,12 +268,12 @@ def test_bad_input_gives_a_clear_error(
     assert not (tmp_path / "out").exists()  # nothing written
 
 
-def test_frame_sampling_and_audio_pairing(demo):
+def test_frame_sampling_and_audio_pairing():
     times = [0.0, 0.3, 0.6, 0.9, 1.2, 1.8, 2.05]
     frames = [(i, t, None) for i, t in enumerate(times)]
-    per_second = list(demo.sample_frames(frames, every_frame=False, patch_seconds=0.96))
+    per_second = list(sample_frames(frames, every_frame=False, patch_seconds=0.96))
     # second s: the frame nearest to s + 0.5 (the earlier one on a tie), audio from s
     assert [(i, start) for i, _, _, start in per_second] == [(2, 0.0), (4, 1.0), (6, 2.0)]
-    every = list(demo.sample_frames(frames, every_frame=True, patch_seconds=0.96))
+    every = list(sample_frames(frames, every_frame=True, patch_seconds=0.96))
     assert [i for i, _, _, _ in every] == list(range(7))
     assert [start for _, _, _, start in every] == pytest.approx([t - 0.48 for t in times])

@@ -224,6 +224,5 @@ def test_resnet18_weights_refused_by_the_demo(demo, files, tmp_path):
 
 
 def test_small_helpers(demo):
-    assert demo.preflight.clean_class_name(" fire\u200b  truck\ufeff ") == "fire truck"
-    assert demo.preflight.split_vocabulary("dog, violin") == ["dog", "violin"]
+    assert demo.parse_vocabulary("dog, \u200bfire  truck\ufeff ").names == ["dog", "fire truck"]
     assert np.isfinite(demo.MIN_FRAME_SIDE)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ovavss_d2.predictor import VideoPredictor, check_vocabulary
+from ovavss_d2.predictor import VideoPredictor
 
 
 def frames_and_audio(num_frames: int, size=(45, 61), seconds: float = 3.0, rate: int = 22050):
@@ -35,17 +35,13 @@ def test_bgr_input_matches_rgb(tiny_cfg):
     torch.testing.assert_close(a, b)
 
 
-def test_check_vocabulary():
-    assert check_vocabulary([" dog ", "fire truck"]) == ["dog", "fire truck"]
-    assert check_vocabulary([("fire truck", " fire engine")]) == [("fire truck", "fire engine")]
-    with pytest.raises(ValueError, match="empty"):
-        check_vocabulary([])
-    with pytest.raises(ValueError, match="empty class name"):
-        check_vocabulary(["dog", "  "])
+def test_vocabulary_string_is_parsed(predictor):
+    """A string vocabulary is read as on the command line (tests/data/test_vocabulary.py)."""
+    predictor.set_vocabulary("dog, fire truck|fire engine")
+    assert predictor.class_names == ["dog", "fire truck"]
     with pytest.raises(ValueError, match="more than once"):
-        check_vocabulary(["dog", "cat", "dog"])
-    with pytest.raises(ValueError, match="list of class names"):
-        check_vocabulary("dog, cat")
+        predictor.set_vocabulary(["dog", "cat", "dog"])
+    predictor.set_vocabulary(["dog", "violin", "fire truck"])  # back to the fixture's
 
 
 def test_bad_inputs(predictor):

@@ -29,6 +29,13 @@ from detectron2.modeling import META_ARCH_REGISTRY, Backbone, build_backbone
 from detectron2.structures import ImageList
 from torch import nn
 
+from ...data.vocabulary import (
+    VocabularyLike,
+    canonical_name,
+    dataset_vocabulary,
+    parse_vocabulary,
+    training_vocabulary,
+)
 from ..audio_encoder import build_audio_encoder, encode_audio_frames
 from ..class_sources import (
     ClassSource,
@@ -47,13 +54,6 @@ from ..transformer_decoder import build_transformer_decoder
 from .frozen_audio import drop_frozen_audio_keys, fill_frozen_audio_keys
 from .inference import clip_queries, clip_results
 from .training import build_criterion, prepare_targets, weighted_losses
-from .vocabulary import (
-    VocabularyEntry,
-    canonical_name,
-    dataset_vocabulary,
-    normalize_vocabulary,
-    training_vocabulary,
-)
 
 __all__ = ["OVAVSS"]
 
@@ -80,7 +80,7 @@ class OVAVSS(nn.Module):
         base_bias: float = 0.0,
         criterion: OVAVSSSetCriterion,
         train_vocabulary: Dict[str, object],
-        test_vocabulary: Sequence[VocabularyEntry] = (),
+        test_vocabulary: VocabularyLike = (),
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
         size_divisibility: int = 32,
@@ -237,14 +237,15 @@ class OVAVSS(nn.Module):
 
     # -- vocabulary -------------------------------------------------------------------------------
 
-    def set_vocabulary(self, names: Sequence[VocabularyEntry]) -> None:
+    def set_vocabulary(self, names: VocabularyLike) -> None:
         """Switch the inference vocabulary; its text embeddings are computed once and cached.
 
         Args:
-            names: K class keys or synonym tuples (see :func:`normalize_vocabulary`). Output channel
-                k+1 of ``sem_seg`` and ``pred_classes == k`` then mean ``names[k]``.
+            names: K classes, anything :func:`~ovavss_d2.data.vocabulary.parse_vocabulary` reads.
+                Output channel k+1 of ``sem_seg`` and ``pred_classes == k`` then mean class k.
         """
-        self.class_names, self._vocab_prompts = normalize_vocabulary(names)
+        vocabulary = parse_vocabulary(names)
+        self.class_names, self._vocab_prompts = vocabulary.names, vocabulary.prompts
         self.text_classifier.get(self._vocab_prompts)  # compute (and cache) now
 
     def _active_vocabulary(self) -> List[Tuple[str, ...]]:

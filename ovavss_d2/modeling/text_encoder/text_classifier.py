@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from detectron2.config import CfgNode
 
+from ...data.vocabulary import synonym_tuples
 from .templates import VILD_TEMPLATES, get_templates
 
 __all__ = ["TextClassifierCache", "build_text_classifier_cache"]
@@ -23,16 +24,6 @@ __all__ = ["TextClassifierCache", "build_text_classifier_cache"]
 logger = logging.getLogger(__name__)
 
 Vocabulary = Tuple[Tuple[str, ...], ...]
-
-
-def _normalise_vocabulary(class_prompt_names: Sequence[Sequence[str]]) -> Vocabulary:
-    vocab = []
-    for k, names in enumerate(class_prompt_names):
-        names = (names,) if isinstance(names, str) else tuple(names)
-        if not names or not all(isinstance(n, str) and n.strip() for n in names):
-            raise ValueError(f"Class {k} needs at least one non-empty name, got {names!r}")
-        vocab.append(tuple(n.strip() for n in names))
-    return tuple(vocab)
 
 
 class TextClassifierCache:
@@ -103,7 +94,7 @@ class TextClassifierCache:
             ``(embeds, valid)``: float32 ``(K, S, E)`` L2-normalised (zeros at padding) and bool
             ``(K, S)`` marking real synonyms.
         """
-        vocab = _normalise_vocabulary(class_prompt_names)
+        vocab: Vocabulary = synonym_tuples(class_prompt_names)
         if vocab not in self._cache:
             flat = [n for names in vocab for n in names]
             logger.info(

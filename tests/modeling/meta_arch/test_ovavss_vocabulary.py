@@ -1,15 +1,12 @@
-"""Vocabularies of OV-AVSS: training vocabulary from MetadataCatalog, test vocabularies, parsing."""
+"""Vocabularies of OV-AVSS from MetadataCatalog: training vocabulary and test vocabularies (the
+parsing rules: tests/data/test_vocabulary.py)."""
 
 import pytest
 import torch
 from detectron2.data import MetadataCatalog
 from ovavss_model_helpers import CLASSES, register_meta_only
 
-from ovavss_d2.modeling.meta_arch import (
-    dataset_vocabulary,
-    normalize_vocabulary,
-    training_vocabulary,
-)
+from ovavss_d2.data.vocabulary import Vocabulary, dataset_vocabulary, training_vocabulary
 
 
 def test_training_vocabulary_maps_dataset_ids():
@@ -37,18 +34,12 @@ def test_training_vocabulary_errors_and_empty():
 
 def test_dataset_vocabulary():
     name = register_meta_only("_vocab_test_test")
-    assert dataset_vocabulary(name) == [(c,) for c in CLASSES[1:]]
-    assert dataset_vocabulary(name, ["cat", "fire truck,fire engine"]) == [
-        "cat",
-        ("fire truck", "fire engine"),
-    ]
-
-
-def test_normalize_vocabulary():
-    names, prompts = normalize_vocabulary(["emergency-car", ("grand piano", "piano"), " dog "])
-    assert names == ["emergency-car", "grand piano", "dog"]
-    assert prompts == [("emergency car",), ("grand piano", "piano"), ("dog",)]
-    with pytest.raises(TypeError):
-        normalize_vocabulary("dog")
-    with pytest.raises(ValueError):
-        normalize_vocabulary(["dog", ""])
+    vocab = dataset_vocabulary(name)
+    assert vocab.names == CLASSES[1:] and vocab.prompts == [(c,) for c in CLASSES[1:]]
+    vocab = dataset_vocabulary(name, ["cat", "fire truck|fire engine"])
+    assert vocab.names == ["cat", "fire truck"]
+    assert vocab.prompts == [("cat",), ("fire truck", "fire engine")]
+    with pytest.warns(FutureWarning, match=r"write 'fire truck\|fire engine'"):
+        old = dataset_vocabulary(name, ["cat", "fire truck,fire engine"])
+    assert old == vocab
+    assert dataset_vocabulary("_vocab_never_registered") == Vocabulary()
