@@ -344,9 +344,9 @@ def finished_run(cfg):
         return None
     path, iteration = found
     return (
-        f"{PROG}: {cfg.OUTPUT_DIR}: the run is finished: {os.path.basename(path)} holds iteration "
-        f"{iteration + 1} and SOLVER.MAX_ITER is {cfg.SOLVER.MAX_ITER}; nothing to do, nothing "
-        "changed (a larger SOLVER.MAX_ITER continues it)"
+        f"{PROG}: {cfg.OUTPUT_DIR}: the run is finished: {os.path.basename(path)} holds "
+        f"{iteration + 1} iterations and SOLVER.MAX_ITER is {cfg.SOLVER.MAX_ITER}; nothing to do, "
+        "nothing changed (a larger SOLVER.MAX_ITER continues it)"
     )
 
 

@@ -56,6 +56,8 @@ _ALLOWED_GLOBALS = {
     ("numpy.core.numeric", "_frombuffer"),  # protocol 5
     ("numpy._core.numeric", "_frombuffer"),
     ("_codecs", "encode"),
+    ("__builtin__", "bytes"),  # b"" in protocol 2 (empty arrays, NumPy string scalars)
+    ("builtins", "bytes"),
 }
 
 
@@ -67,10 +69,9 @@ class SafeUnpickler(pickle.Unpickler):
     """Unpickler that builds only plain containers, strings, numbers and NumPy arrays."""
 
     def find_class(self, module: str, name: str) -> Any:
-        if module.startswith("numpy") and name.startswith("dtype") and len(name) > 5:
-            # NumPy 2 pickles dtypes as numpy.dtypes.Float32DType etc.
-            if module in ("numpy", "numpy.dtypes"):
-                return super().find_class(module, name)
+        if module == "numpy.dtypes" and name.endswith("DType"):
+            # the dtype classes of NumPy 2 (numpy.dtypes.Float32DType ...), not the module itself
+            return super().find_class(module, name)
         if (module, name) in _ALLOWED_GLOBALS:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(
