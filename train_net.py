@@ -36,7 +36,7 @@ from detectron2.utils.logger import setup_logger
 from torch.nn.parallel import DistributedDataParallel
 
 from ovavss_d2 import get_cfg
-from ovavss_d2.checkpoint import CheckpointError, OVAVSSCheckpointer
+from ovavss_d2.checkpoint import CheckpointError, OVAVSSCheckpointer, find_resumable_checkpoint
 from ovavss_d2.data import build_dataset_mapper
 from ovavss_d2.data.audio import audio_length_summary
 from ovavss_d2.data.datasets import register_from_config
@@ -160,10 +160,24 @@ class Trainer(DefaultTrainer):
         self._rng_to_restore = state_dict.get("rng")
 
     def resume_or_load(self, resume=True):
-        """Load weights or resume; a resumed run continues the data stream and RNG states."""
-        super().resume_or_load(resume=resume)
-        if not (resume and self.start_iter > 0):
+        """Load weights or resume; a resumed run continues the data stream and RNG states.
+
+        Resuming loads the checkpoint of :func:`find_resumable_checkpoint` (one with a training
+        state); with ``last_checkpoint`` present and no such file it raises CheckpointError rather
+        than start over.
+        """
+        if not (resume and self.checkpointer.has_checkpoint()):
+            self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=False)
             return
+        found = find_resumable_checkpoint(self.cfg.OUTPUT_DIR)
+        if found is None:
+            raise CheckpointError(
+                f"{self.checkpointer.get_checkpoint_file()}: holds no training state (iteration, "
+                f"optimizer), nor does any other checkpoint in {self.cfg.OUTPUT_DIR}: nothing to "
+                "resume (train without --resume, in another OUTPUT_DIR to keep this one)"
+            )
+        self.checkpointer.load(found[0])  # the model and the trainer state
+        self.start_iter = self.iter + 1  # the checkpoint holds the iteration that finished
         if self.train_sampler is not None:
             self.train_sampler.set_start_iter(self.start_iter)
         self._trainer._data_loader_iter = iter(
@@ -244,8 +258,8 @@ class Trainer(DefaultTrainer):
         return results
 
 
-def setup(args):
-    """Config from defaults + ovavss_d2 and TPAVI keys + file + command line; logging, output dir.
+def load_config(args):
+    """Config from defaults + ovavss_d2 and TPAVI keys + file + command line (no file is written).
 
     Raises:
         preflight.InputError: an unknown key, a value of the wrong type or a bad override.
@@ -253,6 +267,16 @@ def setup(args):
     cfg = get_cfg()
     preflight.merge_config(cfg, args.config_file, args.opts, "command-line overrides")
     cfg.freeze()
+    return cfg
+
+
+def setup(args):
+    """:func:`load_config`, then logging and the output folder (config.yaml, log.txt).
+
+    Raises:
+        preflight.InputError: an unknown key, a value of the wrong type or a bad override.
+    """
+    cfg = load_config(args)
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         raise preflight.InputError(f"MODEL.DEVICE {cfg.MODEL.DEVICE}: no GPU: add MODEL.DEVICE cpu")
     default_setup(cfg, args)
@@ -261,7 +285,28 @@ def setup(args):
     return cfg
 
 
+def finished_run(cfg):
+    """The message for a run that ``--resume`` would not continue (None to train): its resumable
+    checkpoint holds the final iteration of ``SOLVER.MAX_ITER`` or a later one."""
+    found = find_resumable_checkpoint(cfg.OUTPUT_DIR)
+    if found is None or found[1] + 1 < cfg.SOLVER.MAX_ITER:
+        return None
+    path, iteration = found
+    return (
+        f"{PROG}: {cfg.OUTPUT_DIR}: the run is finished: {os.path.basename(path)} holds "
+        f"{iteration + 1} iterations and SOLVER.MAX_ITER is {cfg.SOLVER.MAX_ITER}; nothing to do, "
+        "nothing changed (a larger SOLVER.MAX_ITER continues it)"
+    )
+
+
 def main(args):
+    if args.resume and not args.eval_only:
+        # Before setup(), which writes config.yaml and log.txt: a finished run is left untouched.
+        message = finished_run(load_config(args))
+        if message is not None:
+            if comm.is_main_process():
+                print(message, flush=True)
+            return None
     cfg = setup(args)
     if args.eval_only:
         model = Trainer.build_model(cfg)
@@ -283,10 +328,9 @@ def main(args):
             if isinstance(trainer.model, DistributedDataParallel)
             else trainer.model
         )
-        OVAVSSCheckpointer(net, save_dir=cfg.OUTPUT_DIR).save("model_weights")
-        logging.getLogger("ovavss_d2").info(
-            "Saved %s", os.path.join(cfg.OUTPUT_DIR, "model_weights.pth")
-        )
+        # Not named in last_checkpoint, which keeps naming model_final.pth (resumable).
+        path = OVAVSSCheckpointer(net, save_dir=cfg.OUTPUT_DIR).save_weights("model_weights")
+        logging.getLogger("ovavss_d2").info("Saved %s", path)
     return result
 
 

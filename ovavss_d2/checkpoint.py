@@ -12,13 +12,20 @@
 
 Unreadable files (missing, empty, truncated, corrupt, refused) raise :class:`CheckpointError`, a
 ``ValueError`` whose message starts with the file name.
+
+Saving writes a temporary file and renames it (a kill leaves the old file whole), and
+:meth:`OVAVSSCheckpointer.save_weights` writes a weights-only export without naming it in
+``last_checkpoint``, which always names a checkpoint with a training state
+(:func:`find_resumable_checkpoint`).
 """
 
+import glob
 import logging
+import os
 import pickle
 import zipfile
 from collections import Counter
-from typing import Any, Dict, Iterable
+from typing import Any, Dict, Iterable, Optional, Tuple
 
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
@@ -27,7 +34,14 @@ from .utils.preflight import weights_file_problem
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CheckpointError", "SafeUnpickler", "OVAVSSCheckpointer", "safe_pickle_load"]
+__all__ = [
+    "CheckpointError",
+    "SafeUnpickler",
+    "OVAVSSCheckpointer",
+    "safe_pickle_load",
+    "training_iteration",
+    "find_resumable_checkpoint",
+]
 
 # (module, name) pairs a model-zoo pickle needs: NumPy arrays, dtypes and scalars, ordered dicts,
 # and the bytes helper that protocol-2 pickles of Python 3 use.
@@ -42,6 +56,8 @@ _ALLOWED_GLOBALS = {
     ("numpy.core.numeric", "_frombuffer"),  # protocol 5
     ("numpy._core.numeric", "_frombuffer"),
     ("_codecs", "encode"),
+    ("__builtin__", "bytes"),  # b"" in protocol 2 (empty arrays, NumPy string scalars)
+    ("builtins", "bytes"),
 }
 
 
@@ -53,10 +69,9 @@ class SafeUnpickler(pickle.Unpickler):
     """Unpickler that builds only plain containers, strings, numbers and NumPy arrays."""
 
     def find_class(self, module: str, name: str) -> Any:
-        if module.startswith("numpy") and name.startswith("dtype") and len(name) > 5:
-            # NumPy 2 pickles dtypes as numpy.dtypes.Float32DType etc.
-            if module in ("numpy", "numpy.dtypes"):
-                return super().find_class(module, name)
+        if module == "numpy.dtypes" and name.endswith("DType"):
+            # the dtype classes of NumPy 2 (numpy.dtypes.Float32DType ...), not the module itself
+            return super().find_class(module, name)
         if (module, name) in _ALLOWED_GLOBALS:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(
@@ -82,6 +97,64 @@ def _summarise(keys: Iterable[str], limit: int = 6) -> str:
     return ", ".join(parts) if parts else "none"
 
 
+def training_iteration(path: str) -> Optional[int]:
+    """The last finished training iteration saved in a checkpoint of ``train_net.py``'s trainer.
+
+    Returns:
+        the iteration (0-based), or None for a file without a training state (a weights-only
+        export, model-zoo weights) or one that cannot be read.
+    """
+    if not path.endswith(".pth") or weights_file_problem(path) is not None:
+        return None
+    try:
+        try:  # mmap: the tensors are not read
+            data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # a file in the legacy (not zip) format
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # unreadable: not a checkpoint to resume from
+        return None
+    trainer = data.get("trainer") if isinstance(data, dict) else None
+    if isinstance(trainer, dict) and isinstance(trainer.get("iteration"), int):
+        return int(trainer["iteration"])
+    return None
+
+
+def find_resumable_checkpoint(save_dir: str) -> Optional[Tuple[str, int]]:
+    """The checkpoint ``--resume`` continues from, and its iteration.
+
+    The file ``save_dir/last_checkpoint`` names, when it holds a training state; otherwise (a
+    folder of a version that tagged its weights-only export) the ``.pth`` file of ``save_dir`` with
+    the latest training iteration. None when ``last_checkpoint`` is absent or no file qualifies.
+    """
+    last = os.path.join(save_dir, "last_checkpoint")
+    if not os.path.isfile(last):
+        return None
+    with open(last) as f:
+        named = os.path.join(save_dir, f.read().strip())
+    iteration = training_iteration(named)
+    if iteration is not None:
+        return named, iteration
+    found = [(training_iteration(p), p) for p in sorted(glob.glob(os.path.join(save_dir, "*.pth")))]
+    found = [(it, os.path.basename(p) == "model_final.pth", p) for it, p in found if it is not None]
+    if not found:
+        return None
+    iteration, _, path = max(found)  # the latest iteration; model_final.pth on a tie
+    logger.warning(
+        "%s names %s, which holds no training state; resuming from %s (iteration %d)",
+        last,
+        named,
+        path,
+        iteration,
+    )
+    return path, iteration
+
+
+def _atomic_torch_save(data: Any, path: str) -> None:
+    tmp = path + ".tmp"
+    torch.save(data, tmp)
+    os.replace(tmp, path)  # a kill leaves the old file or the new one, never half of one
+
+
 class OVAVSSCheckpointer(DetectionCheckpointer):
     """``DetectionCheckpointer`` with safe file reading and a limit on unloaded parameters.
 
@@ -104,6 +177,36 @@ class OVAVSSCheckpointer(DetectionCheckpointer):
         """Checkpointer with ``MODEL.CHECKPOINT.MAX_UNLOADED_SHARE`` of ``cfg``."""
         share = cfg.MODEL.CHECKPOINT.MAX_UNLOADED_SHARE
         return cls(model, save_dir, max_unloaded_share=share, **kwargs)
+
+    def save(self, name: str, **kwargs: Any) -> None:
+        """``Checkpointer.save`` (model, checkpointables, ``kwargs``; tags ``last_checkpoint``),
+        written to a temporary file and renamed."""
+        if not self.save_dir or not self.save_to_disk:
+            return
+        data = {"model": self.model.state_dict()}
+        for key, obj in self.checkpointables.items():
+            data[key] = obj.state_dict()
+        data.update(kwargs)
+        basename = f"{name}.pth"
+        path = os.path.join(self.save_dir, basename)
+        self.logger.info("Saving checkpoint to %s", path)
+        _atomic_torch_save(data, path)
+        self.tag_last_checkpoint(basename)
+
+    def save_weights(self, name: str) -> str:
+        """Write ``{"model": state dict}`` to ``save_dir/name.pth`` (what the demo and predictor
+        load) without naming it in ``last_checkpoint``; returns the path ('' when not saving)."""
+        if not self.save_dir or not self.save_to_disk:
+            return ""
+        path = os.path.join(self.save_dir, f"{name}.pth")
+        _atomic_torch_save({"model": self.model.state_dict()}, path)
+        return path
+
+    def tag_last_checkpoint(self, last_filename_basename: str) -> None:
+        path = os.path.join(self.save_dir, "last_checkpoint")
+        with open(path + ".tmp", "w") as f:
+            f.write(last_filename_basename)
+        os.replace(path + ".tmp", path)
 
     def _load_file(self, filename: str) -> Dict[str, Any]:
         self._current_file = filename

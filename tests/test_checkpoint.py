@@ -179,3 +179,159 @@ def test_full_checkpoint_loads_without_error(tmp_path):
     target = Tiny()
     OVAVSSCheckpointer(target).load(os.path.join(tmp_path, "model.pth"))
     assert torch.equal(target.head.weight, source.head.weight)
+
+
+def _global_pickle(module: str, name: str, args=None) -> bytes:
+    """Protocol-2 pickle bytes naming the global ``module.name`` with the GLOBAL opcode (exactly
+    that pair, whatever the object's own ``__module__``), called with ``args`` unless None."""
+    head = b"\x80\x02c" + f"{module}\n{name}\n".encode()
+    if args is None:
+        return head + b"."
+    return head + pickle.dumps(tuple(args), 2)[2:-1] + b"R."
+
+
+class Call:
+    """A pickle payload: a plain unpickler calls ``fn(*args)``."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
+def _payloads(tmp):
+    """(module, name, args, runs): ``runs`` payloads write below ``tmp`` when a plain unpickler
+    reads them (shown by the test); the others are globals that run code given other arguments."""
+    marker = str(tmp / "marker")
+    code = f"open({marker!r}, 'w').close()"
+    nested = tmp / "nested.pkl"  # a plain pickle that writes the marker
+    nested.write_bytes(pickle.dumps(Call(open, marker, "w"), 2))
+    return [
+        # builtins (and their protocol-2 spelling)
+        ("builtins", "eval", (code,), True),
+        ("builtins", "exec", (code,), True),
+        ("__builtin__", "eval", (code,), True),
+        ("builtins", "open", (marker, "w"), True),
+        ("builtins", "getattr", ("text", "upper"), False),
+        ("builtins", "__import__", ("os",), False),
+        ("builtins", "compile", ("1", "f", "eval"), False),
+        ("builtins", "bytearray", (4,), False),
+        # operator, functools, importlib, pickle itself
+        ("operator", "attrgetter", ("system",), False),
+        ("operator", "methodcaller", ("system", f"touch {marker}"), False),
+        ("functools", "partial", ("print",), False),
+        ("functools", "reduce", ("print", [1]), False),
+        ("importlib", "import_module", ("os",), False),
+        ("pickle", "loads", (nested.read_bytes(),), True),
+        ("_pickle", "load", ("f",), False),
+        # processes and files
+        ("os", "system", (f"touch {marker}",), True),
+        ("posix", "system", (f"touch {marker}",), True),
+        ("os", "popen", (f"touch {marker}",), False),
+        ("subprocess", "Popen", (["touch", marker],), False),
+        ("subprocess", "check_call", (["touch", marker],), True),
+        ("subprocess", "getoutput", (f"touch {marker}",), True),
+        ("shutil", "rmtree", (str(tmp / "keep"),), True),
+        # NumPy: exec helpers, pickle-reading and file-writing functions, modules
+        ("numpy.testing._private.utils", "runstring", (code, {}), True),
+        ("numpy", "load", (str(nested), None, True), True),
+        ("numpy", "save", (marker, [1]), True),
+        ("numpy", "fromfile", (str(nested),), False),
+        ("numpy", "frompyfunc", ("print", 1, 1), False),
+        ("numpy.ctypeslib", "load_library", ("libc", "/lib"), False),
+        ("numpy.lib.npyio", "load", (str(nested), None, True), False),
+        ("numpy", "dtypes", None, False),  # a module object: its attributes could be overwritten
+        ("numpy.core.multiarray", "_reconstruct_evil", (), False),
+        # torch: loaders that unpickle or compile
+        ("torch", "load", (str(nested),), False),
+        ("torch.serialization", "load", (str(nested),), False),
+        ("torch.storage", "_load_from_bytes", (nested.read_bytes(),), False),
+        ("torch.hub", "load", ("owner/repo", "model"), False),
+        ("torch.jit", "load", (str(nested),), False),
+        ("torch.utils.cpp_extension", "load_inline", ("x", "int f();"), False),
+    ]
+
+
+def test_every_code_running_global_is_refused(tmp_path):
+    """Each payload of the list is refused before it runs; one admitted global family (say every
+    ``numpy.*``, which holds an exec helper) fails the test."""
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "file").write_text("x")
+    payloads = _payloads(tmp_path)
+    files = sorted(p.name for p in tmp_path.rglob("*"))
+    for i, (module, name, args, _) in enumerate(payloads):
+        path = tmp_path / f"evil{i}.pkl"
+        path.write_bytes(_global_pickle(module, name, args))
+        with pytest.raises(
+            CheckpointError, match=rf"refused to load the global '{module}\.{name}'"
+        ):
+            OVAVSSCheckpointer(Tiny()).load(str(path))
+        path.unlink()
+        assert sorted(p.name for p in tmp_path.rglob("*")) == files, (module, name)
+
+
+def test_the_payloads_are_real(tmp_path):
+    """The payloads marked as running do write below ``tmp`` through a plain unpickler."""
+    (tmp_path / "keep").mkdir()
+    for module, name, args, runs in _payloads(tmp_path):
+        if not runs:
+            continue
+        before = sorted(p.name for p in tmp_path.rglob("*"))
+        try:
+            pickle.loads(_global_pickle(module, name, args))
+        except Exception:
+            pass
+        after = sorted(p.name for p in tmp_path.rglob("*"))
+        assert after != before, (module, name)
+        for leftover in ("marker", "marker.npy"):
+            if (tmp_path / leftover).exists():
+                (tmp_path / leftover).unlink()
+        (tmp_path / "keep").mkdir(exist_ok=True)
+
+
+@pytest.mark.parametrize("protocol", [2, 4, pickle.HIGHEST_PROTOCOL])
+def test_legitimate_pickles_still_load(tmp_path, protocol):
+    """What model-zoo pickles hold: arrays of every numeric dtype (empty ones too), NumPy scalars
+    and strings, ordered dicts, lists, tuples, bytes."""
+    from collections import OrderedDict
+
+    weights = OrderedDict(
+        (f"w.{dt}", np.arange(6, dtype=dt).reshape(2, 3)) for dt in ("f4", "f8", "f2", "i8", "u1")
+    )
+    weights["empty"] = np.zeros((0, 4), np.float32)
+    weights["flag"] = np.zeros(3, bool)
+    data = {
+        "model": weights,
+        "__author__": "test",
+        "meta": [np.float32(1.5), np.int64(7), np.str_("a"), (1, "b"), b"raw", b"", None, 2.5],
+    }
+    path = tmp_path / "zoo.pkl"
+    path.write_bytes(pickle.dumps(data, protocol))
+    loaded = OVAVSSCheckpointer(Tiny())._load_file(str(path))
+    assert list(loaded["model"]) == list(weights)
+    for key, value in weights.items():
+        assert loaded["model"][key].dtype == value.dtype and np.array_equal(
+            loaded["model"][key], value
+        )
+    assert loaded["meta"] == data["meta"]
+
+
+def test_payloads_in_a_pth_are_refused(tmp_path):
+    """The same payloads saved by torch.save (their objects' own global names) in a .pth."""
+    import importlib
+
+    (tmp_path / "keep").mkdir()
+    checked = 0
+    for i, (module, name, args, runs) in enumerate(_payloads(tmp_path)):
+        if not runs or module == "__builtin__":
+            continue
+        fn = getattr(importlib.import_module(module), name)
+        path = tmp_path / f"evil{i}.pth"
+        torch.save({"model": Tiny().state_dict(), "x": Call(fn, *args)}, path)
+        files = sorted(p.name for p in tmp_path.rglob("*"))
+        with pytest.raises(CheckpointError, match="refused by torch.load"):
+            OVAVSSCheckpointer(Tiny()).load(str(path))
+        assert sorted(p.name for p in tmp_path.rglob("*")) == files, (module, name)
+        checked += 1
+    assert checked >= 10

@@ -216,3 +216,33 @@ def test_from_config_and_registry(dicts):
     cfg.INPUT.DATASET_MAPPER_NAME = "nope"
     with pytest.raises(KeyError, match="INPUT.DATASET_MAPPER_NAME 'nope' is not one of"):
         build_dataset_mapper(cfg, True)
+
+
+def test_augmented_audio_pairs_each_sampled_frame_with_its_second(dicts, tmp_path):
+    """Waveform augmentation on, a 10-frame clip, T = 3: the audio patches are those of the 3
+    sampled frames' seconds (not the clip's 10, nor its first 3), as without augmentation."""
+    import soundfile as sf
+
+    from ovavss_d2.data.audio import AudioParams, load_frame_log_mel_patches
+
+    rate = 16000
+    t = np.arange(rate) / rate
+    seconds = [0.3 * np.sin(2 * np.pi * (400 + 300 * s) * t) for s in range(10)]  # one tone each
+    wav = tmp_path / "tones.wav"
+    sf.write(wav, np.concatenate(seconds).astype(np.float32), rate)
+    d = dict(dicts["v2_train"][0], audio_file_name=str(wav))
+    assert len(d["file_names"]) == 10
+    # only frame 9 is annotated: the one window of 3 frames holding it is 7-9 (not at the start)
+    d["sem_seg_file_names"] = [None] * 9 + [d["sem_seg_file_names"][9]]
+    expected = load_frame_log_mel_patches(wav, 10, AudioParams(), [7, 8, 9])
+    assert (
+        expected - load_frame_log_mel_patches(wav, 10, AudioParams(), [0, 1, 2])
+    ).abs().mean() > 1
+    for augmentation in (None, lambda waveform: waveform):
+        mapper = AVSSDatasetMapper(
+            True, augmentations=IDENTITY, sampling_frame_num=3, waveform_augmentation=augmentation
+        )
+        out = mapper(d)
+        assert out["frame_indices"] == [7, 8, 9]
+        assert out["audio"].shape == (3, 1, 96, 64) == out["images"].shape[:1] + (1, 96, 64)
+        torch.testing.assert_close(out["audio"], expected, rtol=0, atol=1e-5)

@@ -56,3 +56,25 @@ def test_objects_of_different_clips_are_apart():
     result = metrics.summarize()
     assert result["gt_objects"] == 2 and result["id_switches"] == 0
     assert math.isnan(TrackMetrics().summarize()["id_switches_per_object"])
+
+
+def test_name_and_identity_switches_are_counted_apart():
+    """Counts that differ, so that deriving one from the other's field fails: object 2 has 2
+    name switches and 1 identity switch, object 3 has 0 name switches and 2 identity switches."""
+    metrics = TrackMetrics(iou_threshold=0.5)
+    dog, cat = (2, 0, 4, 0, 4), (3, 4, 8, 4, 8)
+    dog_box, cat_box = mask(0, 4, 0, 4), mask(4, 8, 4, 8)
+    dog_steps = [(0, 1), (0, 4), (0, 1), (5, 1)]  # (track id, class) per frame
+    cat_steps = [(1, 6), (2, 6), (3, 6), (3, 6)]
+    for (dog_id, dog_cls), (cat_id, cat_cls) in zip(dog_steps, cat_steps):
+        metrics.process_frame(
+            "clip",
+            label_with(dog, cat),
+            np.stack([cat_box, dog_box]),
+            [cat_cls, dog_cls],
+            [cat_id, dog_id],
+        )
+    result = metrics.summarize()
+    assert result["gt_objects"] == 2 and result["match_rate"] == 100.0
+    assert result["name_switches"] == 2 and result["id_switches"] == 3
+    assert result["name_switches_per_track"] == 1.0 and result["id_switches_per_object"] == 1.5

@@ -52,3 +52,23 @@ def test_vote_drops_a_mask_seen_by_one_window_of_two():
     combiner.add(0, out, empty, tracker.update(empty))
     frames = list(combiner.emit(before=2))
     assert [len(f["instances"]) for f in frames] == [0, 0]  # 1 of 2 windows < 0.6
+
+
+def test_track_in_one_of_two_covering_windows_keeps_its_score():
+    """A track's score in a frame is the mean over the windows holding the track, not over all
+    covering windows: seen (score 0.8) in one of two windows, it scores 0.8, not 0.4."""
+    tracker = MaskTracker(match_iou=0.3, max_gap=0)
+    combiner = FrameCombiner(tracker, mask_vote=0.5)
+    top = torch.zeros(1, 2, H, W, dtype=torch.bool)
+    top[:, :, :2, :] = True
+    bottom = torch.zeros(1, 2, H, W, dtype=torch.bool)
+    bottom[:, :, 3:, :] = True  # IoU 0 with top: another track
+    out0, obj0 = window(0, 1.0, top, [0.8], [[0.8, 0.0]])
+    combiner.add(0, out0, obj0, tracker.update(obj0))
+    out1, obj1 = window(1, 1.0, bottom, [0.6], [[0.0, 0.6]])
+    combiner.add(1, out1, obj1, tracker.update(obj1))
+    frames = list(combiner.emit(before=3))
+    shared = frames[1]["instances"]  # frame 1: both windows cover it, each holds one track
+    assert shared.track_ids.tolist() == [0, 1]
+    torch.testing.assert_close(shared.scores, torch.tensor([0.8, 0.6]))
+    assert shared.pred_masks.sum((1, 2)).tolist() == [2 * W, 1 * W]  # one vote of two: kept

@@ -98,3 +98,16 @@ def test_bad_settings():
         MaskTracker(match_iou=0.0)
     with pytest.raises(ValueError, match="MAX_GAP"):
         MaskTracker(max_gap=-1)
+
+
+@pytest.mark.parametrize("overlapping", [True, False])
+def test_iou_exactly_at_match_iou_continues_the_track(overlapping):
+    """MATCH_IOU is the lowest IoU that matches (``>=``): IoU 8/16 = 0.5 at MATCH_IOU 0.5 keeps
+    the id, on frames both windows cover and across a gap alike; one pixel less starts a track."""
+    whole, half, less = box(0, 0, 4, 4), box(0, 0, 4, 2), box(0, 0, 4, 2)
+    less[1, 3] = False  # IoU 7/16
+    start = 1 if overlapping else 3  # window 0 covers frames 0-2
+    for other, expected in [(half, [0]), (less, [1])]:
+        t = tracker(match_iou=0.5, max_gap=2)
+        assert t.update(objects(0, [[whole] * 3], [[0.9]])) == [0]
+        assert t.update(objects(start, [[other] * 3], [[0.9]])) == expected
