@@ -111,6 +111,9 @@ def _python_versions() -> Dict[str, str]:
 
         out["libjpeg (Pillow)"] = str(features.version("jpg"))
         out["zlib (Pillow)"] = str(features.version("zlib"))
+        for feature in ("libjpeg_turbo", "zlib_ng"):  # unknown features raise in old Pillows
+            if features.check_feature(feature):
+                out[f"{feature} (Pillow)"] = str(features.version_feature(feature))
     except Exception:  # noqa: BLE001 - an old Pillow without features.version
         pass
     try:
