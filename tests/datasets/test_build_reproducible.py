@@ -126,3 +126,23 @@ def test_cli_prints_the_fingerprint(media_dirs, tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == f"fingerprint: {fingerprint(file_hashes(out))[:16]}"
     assert json.loads((out / MANIFEST).read_text())["fingerprint"].startswith(lines[-1][-16:])
+
+
+def test_background_resampling_in_numpy():
+    """The camera crops and the blob backgrounds are resampled by NumPy code (OpenCV 4 and 5
+    warp differently): bilinear values by hand, mirrored borders, cv2.INTER_CUBIC's kernel."""
+    import cv2
+
+    from avss_synth.backgrounds import resize_bicubic, sample_bilinear
+
+    image = np.array([[0.0, 10.0], [20.0, 30.0]])[..., None]
+    out = sample_bilinear(image, np.array([0.0, 0.5, 0.25]), np.array([0.0, 0.5]))[..., 0]
+    assert np.allclose(out, [[0.0, 5.0, 2.5], [10.0, 15.0, 12.5]])
+    row = np.arange(4.0)[None, :, None]  # 0 1 2 3, mirrored: ... 1 0 | 0 1 2 3 | 3 2 ...
+    out = sample_bilinear(row, np.array([-1.0, -0.5, 3.5, 4.0, 5.0]), np.array([0.0]))[0, :, 0]
+    assert np.allclose(out, [0.0, 0.0, 3.0, 3.0, 2.0])
+    grid = np.random.default_rng(0).uniform(0, 255, (5, 4, 3)).astype(np.float32)
+    ours = resize_bicubic(grid, (33, 41))
+    assert ours.shape == (41, 33, 3) and ours.dtype == np.float32
+    assert np.abs(ours - cv2.resize(grid, (33, 41), interpolation=cv2.INTER_CUBIC)).max() < 1e-3
+    assert np.allclose(resize_bicubic(np.full((3, 3, 1), 7.0), (8, 8)), 7.0)
