@@ -11,7 +11,11 @@ test split (clean, fixed SNRs): AVSS-Synth v2 (v1 is retired). See datasets/READ
     python datasets/prepare_avss_synth.py                        # 1600 clips, 224x224, seed 0
     python datasets/prepare_avss_synth.py --train-clips 3000 --snr-range 5 30 --variants clean,0
 
-The generator itself is the package ``avss_synth`` beside this script (datasets/avss_synth).
+The generator itself is the package ``avss_synth`` beside this script (datasets/avss_synth). The
+build ends with ``manifest.json`` (a hash of every file, the versions used) and prints its
+fingerprint; ``--verify`` checks an existing build against its manifest:
+
+    python datasets/prepare_avss_synth.py --verify [--expect FINGERPRINT]
 
 Needs the media packages: `bash scripts/setup.sh --media`.
 """
@@ -30,6 +34,7 @@ from avss_synth import (
     build_avss_synth,
     parse_variants,
 )
+from avss_synth.manifest import SHORT, add_verify_arguments, read_manifest, report_verify
 
 
 def parse_size(text: str) -> Tuple[int, int]:
@@ -102,6 +107,7 @@ def get_parser() -> argparse.ArgumentParser:
         help="processes; the output does not depend on it",
     )
     parser.add_argument("--force", action="store_true", help="replace an earlier build")
+    add_verify_arguments(parser)
     return parser
 
 
@@ -110,6 +116,8 @@ def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     log = logging.getLogger("prepare_avss_synth")
+    if args.verify:
+        return report_verify(args.output, args.expect)
     if args.version != 2:
         log.error("prepare_avss_synth: --version %d: %s", args.version, RETIRED_VERSION_ERROR)
         return 2
@@ -152,6 +160,7 @@ def main(argv=None) -> int:
         args.output,
         time.perf_counter() - start,
     )
+    print(f"fingerprint: {read_manifest(args.output)['fingerprint'][:SHORT]}", flush=True)
     return 0
 
 

@@ -8,7 +8,8 @@ the AVSS-Synth media that stay visible and drift, each sounding in on / off stre
     python datasets/prepare_avss_synth_long.py                 # 2 val + 6 test clips, seed 0
     python datasets/prepare_avss_synth_long.py --test-clips 20 --seconds 30 60
 
-Writes ``$DETECTRON2_DATASETS/AVSS-Synth-Long`` (registered as ``avss_synth_long_{val,test}``).
+Writes ``$DETECTRON2_DATASETS/AVSS-Synth-Long`` (registered as ``avss_synth_long_{val,test}``)
+with its ``manifest.json`` and prints the build's fingerprint; ``--verify`` checks a build.
 Needs the media packages: `bash scripts/setup.sh --media`.
 """
 
@@ -20,6 +21,7 @@ import time
 
 from avss_synth import MediaError
 from avss_synth.long_clips import DEFAULT_LONG_CLIPS, DEFAULT_SECONDS, build_avss_synth_long
+from avss_synth.manifest import SHORT, add_verify_arguments, read_manifest, report_verify
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -45,6 +47,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", type=int, nargs=2, default=[224, 224], metavar=("W", "H"))
     parser.add_argument("--sample-rate", type=int, default=16000, help="audio.wav sample rate")
     parser.add_argument("--force", action="store_true", help="replace an earlier build")
+    add_verify_arguments(parser)
     return parser
 
 
@@ -52,6 +55,8 @@ def main(argv=None) -> int:
     """Generate the long clips; return the exit status."""
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.verify:
+        return report_verify(args.output, args.expect)
     low, high = args.seconds
     if not 1 <= low <= high:
         print(f"error: --seconds needs 1 <= MIN <= MAX, got {low} {high}", file=sys.stderr)
@@ -74,6 +79,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"wrote {counts} long clips to {args.output} in {time.time() - begin:.0f} s")
+    print(f"fingerprint: {read_manifest(args.output)['fingerprint'][:SHORT]}", flush=True)
     return 0
 
 

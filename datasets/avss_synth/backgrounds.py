@@ -32,7 +32,7 @@ def procedural_background(kind: str, seed: int, size: Tuple[int, int]) -> np.nda
     elif kind == "blobs":
         cells = int(rng.integers(3, 9))
         grid = rng.uniform(0, 255, (cells, cells, 3)).astype(np.float32)
-        img = cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
+        img = resize_bicubic(grid, (w, h))
     elif kind == "stripes":
         angle = rng.uniform(0, np.pi)
         period = rng.uniform(0.05, 0.3) * min(h, w)
@@ -48,6 +48,63 @@ def procedural_background(kind: str, seed: int, size: Tuple[int, int]) -> np.nda
     return np.clip(img, 0, 255).astype(np.float32)
 
 
+def _reflect(index: np.ndarray, n: int) -> np.ndarray:
+    """Indices outside ``[0, n)`` mirrored at the borders, the border pixel repeated
+    (``fedcba|abcdef|fedcba``)."""
+    period = 2 * n
+    index = np.mod(index, period)
+    return np.where(index < n, index, period - 1 - index)
+
+
+def sample_bilinear(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Bilinear samples of a float ``(H, W, C)`` image at columns ``xs`` (``(W',)``) and rows
+    ``ys`` (``(H',)``), pixel centres at integers, mirrored borders: float32 ``(H', W', C)``.
+
+    NumPy's elementwise float64 arithmetic only, so that the result does not depend on the OpenCV
+    version or the CPU (cv2.warpAffine rounds the weights to 1/32 pixel in OpenCV 4 and not in 5:
+    the frames of the two differed by up to 6 grey levels).
+    """
+    image = np.asarray(image, dtype=np.float64)
+    h, w = image.shape[:2]
+    x0, y0 = np.floor(xs), np.floor(ys)
+    fx, fy = (xs - x0)[None, :, None], (ys - y0)[:, None, None]
+    xa, xb = _reflect(x0.astype(np.int64), w), _reflect(x0.astype(np.int64) + 1, w)
+    ya, yb = _reflect(y0.astype(np.int64), h), _reflect(y0.astype(np.int64) + 1, h)
+    top = image[ya][:, xa] * (1 - fx) + image[ya][:, xb] * fx
+    bottom = image[yb][:, xa] * (1 - fx) + image[yb][:, xb] * fx
+    return (top * (1 - fy) + bottom * fy).astype(np.float32)
+
+
+def _cubic_weights(t: np.ndarray, a: float = -0.75) -> np.ndarray:
+    """Keys' cubic convolution weights of the 4 taps around each position, ``(N, 4)``."""
+    d = np.stack([1 + t, t, 1 - t, 2 - t], axis=1)
+    near = ((a + 2) * d - (a + 3)) * d * d + 1
+    far = ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return np.where(d <= 1, near, far)
+
+
+def _resize_axis_bicubic(image: np.ndarray, size: int, axis: int) -> np.ndarray:
+    n = image.shape[axis]
+    pos = (np.arange(size) + 0.5) * (n / size) - 0.5  # pixel centres aligned (as cv2.resize)
+    base = np.floor(pos)
+    weights = _cubic_weights(pos - base)
+    out = 0.0
+    for k in range(4):  # a sum of four weighted taps, edge pixels repeated
+        index = np.clip(base.astype(np.int64) - 1 + k, 0, n - 1)
+        shape = [1] * image.ndim
+        shape[axis] = size
+        out = out + np.take(image, index, axis=axis) * weights[:, k].reshape(shape)
+    return out
+
+
+def resize_bicubic(image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """Bicubic resize (Keys, a = -0.75, as cv2.INTER_CUBIC) of a float ``(H, W, C)`` image to
+    ``size = (W', H')``, in NumPy float64: float32 ``(H', W', C)``."""
+    image = np.asarray(image, dtype=np.float64)
+    rows = _resize_axis_bicubic(image, size[1], 0)
+    return _resize_axis_bicubic(rows, size[0], 1).astype(np.float32)
+
+
 def crop_frames(
     image: np.ndarray,
     crops: Sequence[Tuple[float, float, float, float]],
@@ -56,7 +113,8 @@ def crop_frames(
 ) -> np.ndarray:
     """Resample each ``(x0, y0, w, h)`` crop of ``image`` to ``size = (W, H)``: ``(T, H, W, 3)``.
 
-    Sub-pixel crops (a slow pan or zoom) use one affine warp per frame.
+    Sub-pixel crops (a slow pan or zoom) are sampled bilinearly (``sample_bilinear``), output
+    pixel ``(x, y)`` at ``(x0 + x * w / W, y0 + y * h / H)`` of the image.
     """
     width, height = size
     image = image.astype(np.float32)
@@ -72,14 +130,7 @@ def crop_frames(
                 interpolation=cv2.INTER_AREA,
             )
             x0, y0, sx, sy = x0 / factor, y0 / factor, sx / factor, sy / factor
-        matrix = np.array([[sx, 0, x0], [0, sy, y0]], dtype=np.float64)
-        out[t] = cv2.warpAffine(
-            src,
-            matrix,
-            (width, height),
-            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-            borderMode=cv2.BORDER_REFLECT,
-        )
+        out[t] = sample_bilinear(src, x0 + sx * np.arange(width), y0 + sy * np.arange(height))
     if flip:
         out = out[:, :, ::-1]
     return out
@@ -97,7 +148,9 @@ def apply_image_conditions(
     x = frames.astype(np.float32) * brightness
     mean = x.mean(axis=(1, 2, 3), keepdims=True)
     x = (x - mean) * contrast + mean
-    grey = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    # elementwise, not a matrix product: BLAS kernels differ between CPUs in their last bits
+    grey = x[..., 0] * np.float32(0.299) + x[..., 1] * np.float32(0.587)
+    grey = grey + x[..., 2] * np.float32(0.114)
     x = grey[..., None] + (x - grey[..., None]) * saturation
     x = x * np.asarray(channel_gains, dtype=np.float32)
     if blur_sigma > 0:

@@ -9,6 +9,7 @@ Output (``root``)::
     conditions.json     uid -> the clip's recording conditions (SNR, noise kinds and files,
                         background and its pool, camera, colour, blur, JPEG quality, object areas)
     noise_pools.json    split -> its pool of noise recordings (absolute paths)
+    manifest.json       sha256 of every file, versions used, the build fingerprint (manifest.py)
     v1s/<uid>/...       single-source clips; training clips only label frame 0, as AVSBench does
     v1m/<uid>/...       clips with 2-3 sources, 5 labelled frames
                         each clip: frames/0..4.jpg, labels_rgb/<t>.png, audio.wav
@@ -34,6 +35,7 @@ from ovavss_d2.data.datasets.register_avsbench import SYNTH_CLASS_LIST, SYNTH_SP
 
 from .clips_v2 import conditions_record, sample_clip_v2
 from .conditions import SNR_RANGE
+from .manifest import MANIFEST, media_hashes, write_manifest
 from .media import MediaIndex
 from .objects import describe
 from .pools import PoolIndex, index_media_v2
@@ -57,6 +59,7 @@ OUTPUTS = (
     "v1m",
     VARIANTS_DIR,
     "stems",
+    MANIFEST,
 )
 
 _WORKER: Dict = {}
@@ -81,13 +84,21 @@ def _first_keys(seed: int, split: str, pool: Sequence[str], count: int) -> List[
     return keys[:count]
 
 
-def _init_worker(settings: Dict, single_thread: bool = True) -> None:
-    if single_thread:  # a worker process: one torch thread each, the processes share the cores
-        import cv2
-        import torch
+def _set_threads(torch_threads: int, cv2_threads: int) -> Tuple[int, int]:
+    """Set torch's and OpenCV's thread counts; return the previous ones."""
+    import cv2
+    import torch
 
-        torch.set_num_threads(1)
-        cv2.setNumThreads(1)
+    previous = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(torch_threads)
+    cv2.setNumThreads(cv2_threads)
+    return previous
+
+
+def _init_worker(settings: Dict) -> None:
+    # one torch / OpenCV thread in every process, the main one included (workers=1): the processes
+    # share the cores, and no result depends on how a library splits its work between threads
+    _set_threads(1, 1)
     _WORKER.clear()
     _WORKER.update(settings)
 
@@ -153,6 +164,7 @@ def build_avss_synth(
     variants: Optional[Dict[str, Optional[float]]] = None,
     write_stems: bool = False,
     media_pools: Optional[PoolIndex] = None,
+    manifest: bool = True,
 ) -> Dict[str, int]:
     """Build the benchmark under ``root`` and return the number of clips per split.
 
@@ -171,6 +183,8 @@ def build_avss_synth(
         snr_range: ``(low, high)`` dB of the drawn noise floor.
         variants: test variants to write (default ``DEFAULT_VARIANTS``; ``{}`` for none).
         write_stems: also write each clip's sources and noise tracks (``stems/``).
+        manifest: finally write ``manifest.json`` (the hash of every file, the versions used and
+            the fingerprint, ``manifest.py``).
     """
     if snr_range[0] > snr_range[1]:
         raise ValueError(f"snr_range {snr_range}: low must not exceed high")
@@ -215,8 +229,12 @@ def build_avss_synth(
             iterator = pool.imap(_build_one, tasks, chunksize=4)
             results = list(_progress(iterator, len(tasks), progress))
     else:
-        _init_worker(settings, single_thread=False)
-        results = [_build_one(t) for t in _progress(tasks, len(tasks), progress)]
+        previous = _set_threads(1, 1)
+        try:
+            _init_worker(settings)
+            results = [_build_one(t) for t in _progress(tasks, len(tasks), progress)]
+        finally:
+            _set_threads(*previous)
 
     _write_index(root, [row for row, _, _ in results], classes.names)
     with open(root / "synth_info.jsonl", "w") as f:
@@ -235,6 +253,25 @@ def build_avss_synth(
             for row, cond in test
         }
         _write_json(vroot / "conditions.json", vcond)
+    if manifest:
+        arguments = {
+            "version": 2,
+            "seed": seed,
+            "clips": {name: counts.get(name, 0) for name in SPLITS},
+            "size": list(size),
+            "sample_rate": sample_rate,
+            "snr_range": list(snr_range),
+            "variants": variants,
+            "write_stems": write_stems,
+            "stamps_dir": None if stamps_dir is None else os.fspath(stamps_dir),
+            "backgrounds_dir": None if backgrounds_dir is None else os.fspath(backgrounds_dir),
+            "workers": workers,
+        }
+        inputs = [p for v in media.stamps.values() for p in v]
+        inputs += [p for v in media.sounds.values() for p in v] + list(media.backgrounds)
+        for pool in (media_pools.backgrounds, media_pools.offscreen, media_pools.speech):
+            inputs += [p for v in pool.values() for p in v]
+        write_manifest(root, "avss_synth", arguments, media_hashes(inputs, media.name))
     return {name: counts.get(name, 0) for name in SPLITS}
 
 

@@ -14,6 +14,7 @@ Layout under ``root``::
     <uid>/frames/<t>.jpg        t = 0..N-1
     <uid>/labels_rgb/<t>.png    palette label maps of every frame (class index of sounding pixels)
     <uid>/audio.wav             mono PCM-16, N seconds
+    manifest.json               sha256 of every file, the versions used, the fingerprint
 
 Shape letters: ``N`` frames (= seconds) of a clip, ``H x W`` frame size.
 """
@@ -39,6 +40,7 @@ from ovavss_d2.data.datasets.avsbench_format import (
 )
 
 from .build import CLASS_LIST_FILE
+from .manifest import MANIFEST, media_hashes, write_manifest
 from .media import MediaIndex, index_media, load_background, load_sound, load_stamp
 from .objects import SPEED, TARGET_RMS_DB, alpha_paste
 
@@ -55,7 +57,7 @@ GAIN_DB = (-9.0, 0.0)  # per-source gain after loudness normalisation
 NOISE_DB = (-55.0, -42.0)  # RMS of the added white noise, dBFS
 PEAK = 0.89  # the mix is scaled down to this peak if it would exceed it
 JPEG_QUALITY = 90
-LONG_OUTPUTS = ("metadata.csv", "long_info.jsonl")
+LONG_OUTPUTS = ("metadata.csv", "long_info.jsonl", MANIFEST)
 
 
 @dataclass
@@ -257,11 +259,13 @@ def build_avss_synth_long(
     sample_rate: int = 16000,
     force: bool = False,
     media: Optional[MediaIndex] = None,
+    manifest: bool = True,
 ) -> Dict[str, int]:
     """Build the long clips under ``root``; returns the number of clips per split.
 
     Every class of ``avss_synth.txt`` (base and novel) may appear, as in the 5-second val and test
-    splits. The same seed (and media and library versions) gives identical files.
+    splits. The same seed (and media and library versions) gives identical files; ``manifest``
+    writes ``manifest.json`` with their hashes and fingerprint.
     """
     classes = load_class_list(CLASS_LIST_FILE)
     keys = list(classes.names[1:])
@@ -297,4 +301,15 @@ def build_avss_synth_long(
     with open(root / "long_info.jsonl", "w") as f:
         for record in records:
             f.write(json.dumps(record, sort_keys=True) + "\n")
+    if manifest:
+        arguments = {
+            "seed": seed,
+            "clips": {split: counts.get(split, 0) for split in LONG_SPLITS},
+            "seconds": list(seconds),
+            "size": list(size),
+            "sample_rate": sample_rate,
+        }
+        inputs = [p for v in media.stamps.values() for p in v]
+        inputs += [p for v in media.sounds.values() for p in v] + list(media.backgrounds)
+        write_manifest(root, "avss_synth_long", arguments, media_hashes(inputs, media.name))
     return {split: counts.get(split, 0) for split in LONG_SPLITS}

@@ -164,13 +164,24 @@ def speech_group(path: str) -> str:
 
 
 def v2_background_paths() -> List[Path]:
-    """The photographs of media.py plus those added in v2 (MediaError without opencv-doc)."""
+    """The photographs of media.py plus those added in v2 (MediaError without opencv-doc or
+    scikit-image, or when one of them lacks a photo).
+
+    Every curated photo must be there: one photo less would silently move the cuts between the
+    held-out pools (``assign_pools``) and so change every clip of the build."""
+    skimage_dir = _skimage_data_dir()
+    if skimage_dir is None:
+        raise MediaError(
+            "scikit-image is not installed: its sample photos are among the v2 backgrounds "
+            "(pip install scikit-image)"
+        )
     paths = default_background_paths()
     paths += [OPENCV_EXAMPLES_DIR / p for p in EXTRA_OPENCV_BACKGROUNDS]
-    skimage_dir = _skimage_data_dir()
-    if skimage_dir is not None:
-        paths += [skimage_dir / p for p in EXTRA_SKIMAGE_BACKGROUNDS]
-    return [p for p in paths if p.is_file()]
+    paths += [skimage_dir / p for p in EXTRA_SKIMAGE_BACKGROUNDS]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise MediaError(f"background photographs missing: {missing[:5]}; {SETUP_HINT}")
+    return paths
 
 
 def index_media_v2(

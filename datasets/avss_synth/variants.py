@@ -67,6 +67,24 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
+def write_float_wav(path: os.PathLike, samples: np.ndarray, sample_rate: int) -> None:
+    """Write mono float32 samples as a WAV file whose bytes depend on the samples only.
+
+    libsndfile adds a PEAK chunk holding the time of writing to float WAV files; it is turned off
+    (``SFC_SET_ADD_PEAK_CHUNK``), so that two builds write identical stems."""
+    import soundfile as sf
+
+    with sf.SoundFile(os.fspath(path), "w", sample_rate, 1, subtype="FLOAT", format="WAV") as f:
+        try:  # before any sample is written; soundfile has no public call for it
+            sf._snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+        except AttributeError:  # another soundfile: the stems carry a timestamp
+            pass
+        f.write(np.asarray(samples, dtype=np.float32))
+
+
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile's sndfile.h
+
+
 def write_clip_v2(
     plan: ClipPlanV2,
     root: os.PathLike,
@@ -82,8 +100,6 @@ def write_clip_v2(
     ``write_stems`` also ``stems/<uid>/{sources,noise}.wav`` (float32: the two parts of
     ``audio.wav`` after peak limiting). Returns the SNR (dB) written per audio version.
     """
-    import soundfile as sf
-
     clip_dir = make_clip_dirs(clip_folder(root, plan.subset, plan.uid))
     frames, labels = render_clip_v2(plan, size, class_index)
     for t in range(NUM_FRAMES):
@@ -99,8 +115,8 @@ def write_clip_v2(
     if write_stems:
         stems = Path(root) / "stems" / plan.uid
         stems.mkdir(parents=True, exist_ok=True)
-        sf.write(stems / "sources.wav", sig.astype(np.float32), sample_rate, subtype="FLOAT")
-        sf.write(stems / "noise.wav", noi.astype(np.float32), sample_rate, subtype="FLOAT")
+        write_float_wav(stems / "sources.wav", sig, sample_rate)
+        write_float_wav(stems / "noise.wav", noi, sample_rate)
     written = {"": plan.audio.snr_db}
     for name, snr in (variants or {}).items():
         vdir = clip_folder(variant_root(root, name), plan.subset, plan.uid)

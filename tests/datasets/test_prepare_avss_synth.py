@@ -44,10 +44,11 @@ def _build(out: Path, media_dirs, seed=0, workers=1) -> Path:
 
 
 def _digest(root: Path) -> dict:
+    """sha256 of every written file (manifest.json, which records the worker count, left out)."""
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.name != "manifest.json"
     }
 
 

@@ -96,6 +96,35 @@ def test_same_seed_same_files(tmp_path, media, built):
     assert (again / "keep.txt").exists()  # --force removes only the builder's own files
 
 
+def test_manifest_and_verify(built, tmp_path, capsys):
+    """The long build's manifest.json lists every file; --verify passes, then finds a change."""
+    import importlib.util
+    import shutil
+
+    from avss_synth.manifest import read_manifest
+
+    manifest = read_manifest(built)
+    files = sorted(
+        p.relative_to(built).as_posix()
+        for p in built.rglob("*")
+        if p.is_file() and p.name != "manifest.json"
+    )
+    assert sorted(manifest["files"]) == files and manifest["generator"] == "avss_synth_long"
+    assert manifest["arguments"]["seconds"] == [6, 8]
+    spec = importlib.util.spec_from_file_location(
+        "prepare_long", Path(__file__).resolve().parents[2] / "datasets/prepare_avss_synth_long.py"
+    )
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    copy = tmp_path / "copy"
+    shutil.copytree(built, copy)
+    assert cli.main(["--output", str(copy), "--verify"]) == 0
+    assert f"fingerprint: {manifest['fingerprint'][:16]}" in capsys.readouterr().out
+    (copy / "metadata.csv").write_text("uid\n")
+    assert cli.main(["--output", str(copy), "--verify"]) == 1
+    assert "changed: metadata.csv" in capsys.readouterr().out
+
+
 def test_loader(built):
     dicts = load_avss_synth_long(str(built), "test")
     assert [d["clip_id"] for d in dicts] == ["long_test_000", "long_test_001"]
