@@ -22,11 +22,11 @@ from collections import OrderedDict
 from pathlib import Path
 
 
-def _load_preflight():
-    """ovavss_d2/utils/preflight.py by path: the package init would import torch first."""
-    name = "ovavss_d2.utils.preflight"  # the package's own name: one InputError class for both
+def _load_preflight(module: str = "preflight"):
+    """ovavss_d2/utils/<module>.py by path: the package init would import torch first."""
+    name = f"ovavss_d2.utils.{module}"  # the package's own name: one InputError class for both
     if name not in sys.modules:
-        path = Path(__file__).resolve().parent / "ovavss_d2" / "utils" / "preflight.py"
+        path = Path(__file__).resolve().parent / "ovavss_d2" / "utils" / f"{module}.py"
         spec = importlib.util.spec_from_file_location(name, path)
         sys.modules[name] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(sys.modules[name])
@@ -34,6 +34,7 @@ def _load_preflight():
 
 
 preflight = _load_preflight()
+train_checks = _load_preflight("train_checks")  # solver and --eval-only options
 PROG = "train_net.py"
 
 
@@ -57,6 +58,14 @@ def check_args(args) -> None:
     output_dir = str(value("OUTPUT_DIR"))
     preflight.check_output_dir(output_dir, "OUTPUT_DIR")
     last = Path(output_dir) / "last_checkpoint"
+    problem = train_checks.training_option_problem(
+        value,
+        eval_only=args.eval_only,
+        resuming=args.resume and last.is_file(),
+        world_size=max(args.num_gpus, 1) * max(args.num_machines, 1),
+    )
+    if problem:
+        raise preflight.InputError(problem)
     if args.resume and last.is_file():
         name = last.read_text().strip()
         if not name:
