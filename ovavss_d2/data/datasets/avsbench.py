@@ -117,8 +117,9 @@ def load_avsbench_semantic(
         skip_bad_clips: leave out clips with missing files instead of raising; counted and logged.
             Metadata problems always raise.
         dataset_name: used in log messages.
-        allow_outside_root: accept clip folders that resolve outside ``root`` (symlinks); by
-            default such a clip is a problem (raised, or skipped with ``skip_bad_clips``).
+        allow_outside_root: accept clip folders, ``frames`` / ``labels_rgb`` folders and frame,
+            label and audio files that resolve outside ``root`` (symlinks); by default such a
+            clip is a problem (raised, or skipped with ``skip_bad_clips``).
 
     Returns:
         list of dicts with keys ``clip_id, subset, split, file_names, sem_seg_file_names,
@@ -144,7 +145,8 @@ def load_avsbench_semantic(
             continue
         clip_dir = os.path.join(root, row.subset, row.uid)
         escape = None if allow_outside_root else outside_root(clip_dir, root)
-        files = scan_clip(clip_dir, row.subset, row.split) if escape is None else ClipFiles()
+        inside = None if allow_outside_root else root  # frames, labels, audio stay inside it
+        files = scan_clip(clip_dir, row.subset, row.split, inside) if escape is None else ClipFiles()
         if escape is not None:
             files.problems.append(("clip", escape))
         if not files.problems:
