@@ -112,6 +112,12 @@ from ovavss_d2.baselines.tpavi import add_tpavi_config  # noqa: E402
 from ovavss_d2.checkpoint import CheckpointError, OVAVSSCheckpointer  # noqa: E402
 from ovavss_d2.data import build_dataset_mapper  # noqa: E402
 from ovavss_d2.data.audio import audio_length_summary  # noqa: E402
+from ovavss_d2.data.dataset_checks import (  # noqa: E402
+    DatasetError,
+    ReportClipErrors,
+    check_config_datasets,
+    quiet_training_traceback,
+)
 from ovavss_d2.data.datasets import register_from_config  # noqa: E402
 from ovavss_d2.data.samplers import build_resumable_train_loader  # noqa: E402
 from ovavss_d2.evaluation import build_evaluator  # noqa: E402
@@ -120,8 +126,9 @@ from ovavss_d2.solver import build_optimizer  # noqa: E402
 from ovavss_d2.utils.video_io import MediaError  # noqa: E402
 
 # Input errors found after the heavy imports: reported as one line, like the preflight ones (our
-# FileNotFoundErrors name the file: a dataset root, a CLIP checkpoint, a class list).
-INPUT_ERRORS = (preflight.InputError, CheckpointError, MediaError, FileNotFoundError)
+# FileNotFoundErrors name the file: a dataset root, a CLIP checkpoint, a class list; a
+# DatasetError names the dataset or clip and the file).
+INPUT_ERRORS = (preflight.InputError, CheckpointError, MediaError, FileNotFoundError, DatasetError)
 
 
 def _rng_states() -> dict:
@@ -251,14 +258,14 @@ class Trainer(DefaultTrainer):
         dicts = get_detection_dataset_dicts(
             cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
         )
-        mapper = build_dataset_mapper(cfg, is_train=True)
+        mapper = ReportClipErrors(build_dataset_mapper(cfg, is_train=True))  # one-line errors
         loader, sampler = build_resumable_train_loader(cfg, dicts, mapper)
         loader.resumable_sampler = sampler
         return loader
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
-        mapper = build_dataset_mapper(cfg, is_train=False)
+        mapper = ReportClipErrors(build_dataset_mapper(cfg, is_train=False))
         return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
 
     @classmethod
@@ -321,6 +328,9 @@ def setup(args):
 
 def main(args):
     cfg = setup(args)
+    # Every dataset the run reads, before the model is built: a defect ends in one line.
+    check_config_datasets(cfg, training=not args.eval_only)
+    quiet_training_traceback()  # a clip's unreadable file: the one line only
     if args.eval_only:
         model = Trainer.build_model(cfg)
         OVAVSSCheckpointer.from_config(cfg, model, cfg.OUTPUT_DIR).resume_or_load(

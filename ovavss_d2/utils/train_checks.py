@@ -118,7 +118,9 @@ def training_option_problem(
     ):
         shown = tuple(steps)
         if any(s < 1 for s in steps):
-            return f"SOLVER.STEPS {shown}: the iterations where the learning rate drops must be >= 1"
+            return (
+                f"SOLVER.STEPS {shown}: the iterations where the learning rate drops must be >= 1"
+            )
         if any(a >= b for a, b in zip(steps, steps[1:])):
             return f"SOLVER.STEPS {shown}: must be strictly increasing"
         if _is_int(max_iter) and steps and steps[-1] >= max_iter:

@@ -86,7 +86,7 @@ def _read_checked_metadata(root: str, classes: ClassList) -> List[MetadataRow]:
         more = len(problems) - MAX_PROBLEMS_SHOWN
         raise DatasetFormatError(
             f"{len(problems)} problems in metadata "
-            f"(run `python -m ovavss_d2.data.validate {root}`):"
+            f"(run `python -m ovavss_d2.data.validate {root} --class-list {classes.source}`):"
             f"\n  {shown}" + (f"\n  ... and {more} more" if more > 0 else "")
         )
     return rows
@@ -146,7 +146,9 @@ def load_avsbench_semantic(
         clip_dir = os.path.join(root, row.subset, row.uid)
         escape = None if allow_outside_root else outside_root(clip_dir, root)
         inside = None if allow_outside_root else root  # frames, labels, audio stay inside it
-        files = scan_clip(clip_dir, row.subset, row.split, inside) if escape is None else ClipFiles()
+        files = (
+            scan_clip(clip_dir, row.subset, row.split, inside) if escape is None else ClipFiles()
+        )
         if escape is not None:
             files.problems.append(("clip", escape))
         if not files.problems:
