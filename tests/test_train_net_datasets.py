@@ -195,3 +195,36 @@ def test_dataset_defect_is_one_line(case, pristine, tmp_path):
     assert "Traceback" not in proc.stderr + proc.stdout
     built = "Model:" in proc.stdout + proc.stderr  # Detectron2 logs the model once it is built
     assert built != before_model, case
+
+
+def test_links_outside_the_root_allowed(pristine, tmp_path):
+    """The advice of the message works for the AVSS-Synth datasets: training runs."""
+    root = tmp_path / "data"
+    shutil.copytree(pristine, root, symlinks=True)
+    frame_linked_outside(root)
+    argv = [
+        sys.executable,
+        str(TRAIN_NET),
+        "--config-file",
+        str(INSTANT_TEST),
+        "MODEL.EFFICIENTNET.WEIGHTS",
+        "none",
+        "MODEL.TEXT_ENCODER.TEMPLATES",
+        "single",
+        "SOLVER.IMS_PER_BATCH",
+        "1",
+        "SOLVER.MAX_ITER",
+        "1",
+        "SOLVER.STEPS",
+        "()",
+        "DATASETS.TEST",
+        "()",
+        "DATASETS.ALLOW_SYMLINKS_OUTSIDE_ROOT",
+        "True",
+        "OUTPUT_DIR",
+        str(tmp_path / "out"),
+    ]
+    env = dict(os.environ, DETECTRON2_DATASETS=str(root), OMP_NUM_THREADS="1")
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "out" / "model_weights.pth").is_file()

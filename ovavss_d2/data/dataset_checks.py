@@ -13,6 +13,7 @@ logging its traceback before train_net.py prints the one line (docs/RELIABILITY.
 
 import difflib
 import logging
+import os
 from typing import Callable, List, Optional
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
@@ -61,7 +62,7 @@ def one_line(error: BaseException) -> str:
 def _validate_hint(name: str) -> str:
     meta = MetadataCatalog.get(name)
     root = meta.get("dataset_root", "")
-    if not root:
+    if not root or not os.path.isdir(root):
         return ""
     class_list = meta.get("class_list_file", "")
     option = f" --class-list {class_list}" if class_list else ""

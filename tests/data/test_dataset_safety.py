@@ -80,6 +80,15 @@ def test_train_net_applies_skip_bad_clips(train_net, tmp_path, monkeypatch):
     bad = fake.select("v1s", "test")[0]
     for wav in bad.clip_dir.glob("audio.*"):
         wav.unlink()
+    synth = make_fake_avsbench(
+        tmp_path / "AVSS-Synth",
+        clips_per_split={("v1s", "test"): 2},
+        subsets=("v1s",),
+        classes="avss_synth.txt",
+        split_file="avss_synth_split.json",
+    )
+    bad_synth = synth.select("v1s", "test")[0]
+    (bad_synth.clip_dir / "audio.wav").unlink()
     original_root = register_avsbench._ROOT
     monkeypatch.setattr(register_avsbench, "_ROOT", str(tmp_path))
     args = train_net.get_parser().parse_args(
@@ -94,6 +103,8 @@ def test_train_net_applies_skip_bad_clips(train_net, tmp_path, monkeypatch):
     )
     try:
         train_net.setup(args)
+        ids = [d["clip_id"] for d in DatasetCatalog.get("avss_synth_test")]  # AVSS-Synth too
+        assert len(ids) == 1 and bad_synth.uid not in ids
         for name in ("avss_v1s_test", "avs_s4_test"):  # semantic and binary
             ids = [d["clip_id"] for d in DatasetCatalog.get(name)]
             assert len(ids) == 1 and bad.uid not in ids, name
@@ -105,6 +116,8 @@ def test_train_net_applies_skip_bad_clips(train_net, tmp_path, monkeypatch):
             DatasetCatalog.remove(name)
             MetadataCatalog.remove(name)
         register_avsbench.register_all_avsbench(original_root)
+        monkeypatch.setattr(register_avsbench, "_ROOT", original_root)
+        register_avsbench._reregister_avss_synth(False, False)  # re-registered with the flag too
 
 
 def test_audio_length_logged_once_per_clip(caplog, monkeypatch):
