@@ -39,6 +39,12 @@ from ovavss_d2 import get_cfg
 from ovavss_d2.checkpoint import CheckpointError, OVAVSSCheckpointer, find_resumable_checkpoint
 from ovavss_d2.data import build_dataset_mapper
 from ovavss_d2.data.audio import audio_length_summary
+from ovavss_d2.data.dataset_checks import (
+    DatasetError,
+    ReportClipErrors,
+    check_config_datasets,
+    quiet_training_traceback,
+)
 from ovavss_d2.data.datasets import register_from_config
 from ovavss_d2.data.samplers import build_resumable_train_loader
 from ovavss_d2.data.vocabulary import dataset_vocabulary
@@ -64,8 +70,9 @@ def parse_and_check(argv=None):
 
 
 # Input errors found after the heavy imports: reported as one line, like the preflight ones (our
-# FileNotFoundErrors name the file: a dataset root, a CLIP checkpoint, a class list).
-INPUT_ERRORS = (preflight.InputError, CheckpointError, MediaError, FileNotFoundError)
+# FileNotFoundErrors name the file: a dataset root, a CLIP checkpoint, a class list; a
+# DatasetError names the dataset or clip and the file).
+INPUT_ERRORS = (preflight.InputError, CheckpointError, MediaError, FileNotFoundError, DatasetError)
 
 
 def _rng_states() -> dict:
@@ -209,14 +216,14 @@ class Trainer(DefaultTrainer):
         dicts = get_detection_dataset_dicts(
             cfg.DATASETS.TRAIN, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
         )
-        mapper = build_dataset_mapper(cfg, is_train=True)
+        mapper = ReportClipErrors(build_dataset_mapper(cfg, is_train=True))  # one-line errors
         loader, sampler = build_resumable_train_loader(cfg, dicts, mapper)
         loader.resumable_sampler = sampler
         return loader
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
-        mapper = build_dataset_mapper(cfg, is_train=False)
+        mapper = ReportClipErrors(build_dataset_mapper(cfg, is_train=False))
         return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
 
     @classmethod
@@ -308,6 +315,9 @@ def main(args):
                 print(message, flush=True)
             return None
     cfg = setup(args)
+    # Every dataset the run reads, before the model is built: a defect ends in one line.
+    check_config_datasets(cfg, training=not args.eval_only)
+    quiet_training_traceback()  # a clip's unreadable file: the one line only
     if args.eval_only:
         model = Trainer.build_model(cfg)
         OVAVSSCheckpointer.from_config(cfg, model, cfg.OUTPUT_DIR).resume_or_load(

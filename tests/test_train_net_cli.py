@@ -48,6 +48,27 @@ CASES = {
         "{dir}/resume_out/model_0000099.pth: no such file",
     ),
     "bad machine rank": (["--num-machines", "2", "--machine-rank", "2"], "--machine-rank 2"),
+    # Training and evaluation options (issue 18).
+    "batch of 0 clips": (["SOLVER.IMS_PER_BATCH", "0"], "SOLVER.IMS_PER_BATCH 0: must be at least"),
+    "negative batch": (["SOLVER.IMS_PER_BATCH", "-4"], "SOLVER.IMS_PER_BATCH -4: must be at"),
+    "batch not divisible by the processes": (
+        ["--num-gpus", "2", "SOLVER.IMS_PER_BATCH", "3"],
+        "SOLVER.IMS_PER_BATCH 3: not divisible by the 2 processes",
+    ),
+    "negative iterations": (["SOLVER.MAX_ITER", "-5"], "SOLVER.MAX_ITER -5: must be at least 1"),
+    "zero iterations": (["SOLVER.MAX_ITER", "0"], "SOLVER.MAX_ITER 0: must be at least 1"),
+    "negative learning rate": (["SOLVER.BASE_LR", "-0.1"], "SOLVER.BASE_LR -0.1: must not be"),
+    "unsorted steps": (["SOLVER.STEPS", "(30, 10)"], "SOLVER.STEPS (30, 10): must be strictly"),
+    "steps beyond the last iteration": (
+        ["SOLVER.STEPS", "(30, 50)"],
+        "SOLVER.STEPS (30, 50): steps at or beyond SOLVER.MAX_ITER 40",
+    ),
+    "empty training set list": (["DATASETS.TRAIN", "()"], "DATASETS.TRAIN: empty, nothing to"),
+    "eval-only without weights": (["--eval-only"], "--eval-only: MODEL.WEIGHTS is empty"),
+    "eval-only without test sets": (
+        ["--eval-only", "MODEL.WEIGHTS", "{dir}/good.pth", "DATASETS.TEST", "()"],
+        "--eval-only: DATASETS.TEST is empty, nothing to evaluate",
+    ),
 }
 if NO_GPU:
     CASES["cuda without gpu"] = (["MODEL.DEVICE", "cuda"], "MODEL.DEVICE cuda: this machine")
@@ -188,7 +209,7 @@ def test_eval_only_refuses_a_pickle_payload(train_net, tmp_path):
             str(tmp_path / "out"),
         ]
     )
-    train_net.check_args(args)  # a pickle header: the contents are checked when read
+    train_net.preflight.check_weights(str(weights))  # a pickle header: read contents are checked
     with pytest.raises(train_net.CheckpointError, match="refused to load the global 'io.open'"):
         train_net.main(args)
     assert not marker.exists()

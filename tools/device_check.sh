@@ -58,7 +58,7 @@ PYEOF
 run train_r50 env DETECTRON2_DATASETS="$DATA" "$PY" train_net.py \
   --config-file configs/avsbench_ov/ovavss_R50.yaml --num-gpus "$NUM_GPUS" \
   MODEL.DEVICE cuda MODEL.WEIGHTS "" MODEL.TEXT_ENCODER.CLIP_MODEL "$CLIP_MODEL" \
-  SOLVER.MAX_ITER 50 SOLVER.IMS_PER_BATCH "$NUM_GPUS" SOLVER.CHECKPOINT_PERIOD 25 \
+  SOLVER.MAX_ITER 50 SOLVER.STEPS "()" SOLVER.IMS_PER_BATCH "$NUM_GPUS" SOLVER.CHECKPOINT_PERIOD 25 \
   TEST.EVAL_PERIOD 0 DATALOADER.NUM_WORKERS 2 OUTPUT_DIR "$OUT/train_r50"
 
 # 3. The benchmark (inference, training step, memory) of the R50 config on the GPU.

@@ -130,6 +130,8 @@ def build_resumable_train_loader(
         )
     world_size = comm.get_world_size()
     total = cfg.SOLVER.IMS_PER_BATCH
+    if total < 1:  # a batch of 0 clips would make the grouping loop wait forever
+        raise ValueError(f"SOLVER.IMS_PER_BATCH {total}: must be at least 1")
     if total % world_size:
         raise ValueError(f"SOLVER.IMS_PER_BATCH {total} is not divisible by {world_size} processes")
     seed = cfg.SEED if cfg.SEED >= 0 else None

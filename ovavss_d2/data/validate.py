@@ -4,14 +4,15 @@
                                            [--workers N]
 
 Problems reported (all of them, not only the first): a missing or unparseable ``metadata.csv``;
-metadata rows with unknown classes, subsets or splits, uids that escape the root (``..``,
-absolute paths) or repeat; clip folders that are symlinks resolving outside the root; a
-``label2idx.json`` that disagrees with the class list; missing clip
-folders; clips whose frame count does not match their subset; missing or unreadable frames,
-labels and audio; frames of different sizes in one clip; labels whose size differs from their
-frame or whose colours lie outside the class list's palette; empty audio or audio with NaN / inf
-samples. The command prints one line per problem and a summary, and exits with status 1 when it
-found any problem (0 otherwise).
+metadata without any row (an empty dataset); metadata rows with unknown classes, subsets or
+splits, uids that escape the root (``..``, absolute paths) or repeat; clip folders, their
+``frames`` / ``labels_rgb`` folders and frame, label or audio files that resolve (symlinks)
+outside the root (named; nothing is read through them); a ``label2idx.json`` that disagrees with
+the class list; missing clip folders; clips whose frame count does not match their subset;
+missing or unreadable frames, labels and audio; frames of different sizes in one clip; labels
+whose size differs from their frame or whose colours lie outside the class list's palette; empty
+audio or audio with NaN / inf samples. The command prints one line per problem and a summary, and
+exits with status 1 when it found any problem (0 otherwise).
 """
 
 import argparse
@@ -90,7 +91,7 @@ def _check_clip(args) -> List[Tuple[str, str]]:
     escape = outside_root(clip_dir, root)
     if escape is not None:  # report it, and read nothing through the link
         return [("clip", escape)]
-    files = scan_clip(clip_dir, row.subset, row.split)
+    files = scan_clip(clip_dir, row.subset, row.split, root)
     problems = list(files.problems)
     sizes = {}
     for path in files.frames:
@@ -155,6 +156,8 @@ def validate_dataset(
         return report
     for p in problems:
         report.add("metadata", p)
+    if not rows and not problems:
+        report.add("metadata", f"{os.path.join(root, 'metadata.csv')}: no clips (no rows)")
 
     jobs = [(row, root, len(classes), check_labels, check_audio) for row in rows]
     if num_workers > 1:

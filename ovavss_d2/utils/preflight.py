@@ -14,6 +14,8 @@ import zipfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from .train_checks import training_option_problem
+
 __all__ = [
     "InputError",
     "training_parser",
@@ -320,6 +322,14 @@ def check_training_args(args: argparse.Namespace) -> None:
     output_dir = str(config_value(chain, opts, "OUTPUT_DIR"))
     check_output_dir(output_dir, "OUTPUT_DIR")
     last = Path(output_dir) / "last_checkpoint"
+    problem = training_option_problem(
+        lambda key: config_value(chain, opts, key),
+        eval_only=args.eval_only,
+        resuming=args.resume and last.is_file(),
+        world_size=max(args.num_gpus, 1) * max(args.num_machines, 1),
+    )
+    if problem:
+        raise InputError(problem)
     if args.resume and last.is_file():
         name = last.read_text().strip()
         if not name:

@@ -3,6 +3,7 @@ once-per-clip audio-length log line."""
 
 import importlib.util
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -79,6 +80,15 @@ def test_train_net_applies_skip_bad_clips(train_net, tmp_path, monkeypatch):
     bad = fake.select("v1s", "test")[0]
     for wav in bad.clip_dir.glob("audio.*"):
         wav.unlink()
+    synth = make_fake_avsbench(
+        tmp_path / "AVSS-Synth",
+        clips_per_split={("v1s", "test"): 2},
+        subsets=("v1s",),
+        classes="avss_synth.txt",
+        split_file="avss_synth_split.json",
+    )
+    bad_synth = synth.select("v1s", "test")[0]
+    (bad_synth.clip_dir / "audio.wav").unlink()
     original_root = register_avsbench._ROOT
     monkeypatch.setattr(register_avsbench, "_ROOT", str(tmp_path))
     args = train_net.get_parser().parse_args(
@@ -93,6 +103,8 @@ def test_train_net_applies_skip_bad_clips(train_net, tmp_path, monkeypatch):
     )
     try:
         train_net.setup(args)
+        ids = [d["clip_id"] for d in DatasetCatalog.get("avss_synth_test")]  # AVSS-Synth too
+        assert len(ids) == 1 and bad_synth.uid not in ids
         for name in ("avss_v1s_test", "avs_s4_test"):  # semantic and binary
             ids = [d["clip_id"] for d in DatasetCatalog.get(name)]
             assert len(ids) == 1 and bad.uid not in ids, name
@@ -104,6 +116,8 @@ def test_train_net_applies_skip_bad_clips(train_net, tmp_path, monkeypatch):
             DatasetCatalog.remove(name)
             MetadataCatalog.remove(name)
         register_avsbench.register_all_avsbench(original_root)
+        monkeypatch.setattr(register_avsbench, "_ROOT", original_root)
+        register_avsbench._reregister_avss_synth(False, False)  # re-registered with the flag too
 
 
 def test_audio_length_logged_once_per_clip(caplog, monkeypatch):
@@ -128,3 +142,142 @@ def test_audio_length_logged_once_per_clip(caplog, monkeypatch):
         "2 clips had audio of another length than their frames (2 zero-padded, 0 truncated)"
     )
     assert audio_length_summary() is None  # counted per evaluation / training
+
+
+# -- issue 18: empty datasets, frames / labels / audio outside the root, one-line errors ---------
+
+
+def _link_outside(clip, part, tmp_path):
+    """Move a clip's ``part`` (a folder or file below it) outside the root and link it back."""
+    inside = clip.clip_dir / part
+    outside = tmp_path / "elsewhere" / part.replace("/", "_")
+    outside.parent.mkdir(exist_ok=True)
+    shutil.move(str(inside), outside)
+    inside.symlink_to(outside, target_is_directory=outside.is_dir())
+    return inside
+
+
+@pytest.mark.parametrize(
+    "part, kind, what",
+    [
+        ("frames", "frame", "frames folder"),
+        ("frames/2.jpg", "frame", "frame"),
+        ("labels_rgb", "label", "labels folder"),
+        ("labels_rgb/0.png", "label", "label"),
+        ("audio.wav", "audio", "audio file"),
+    ],
+)
+def test_files_linked_outside_the_root(part, kind, what, tmp_path):
+    fake = make_fake_avsbench(tmp_path / "AVSBench-semantic", clips_per_split=1, subsets=("v1s",))
+    clip = fake.select("v1s", "train")[0]
+    link = _link_outside(clip, part, tmp_path)
+    expected = f"{link}: the {what} resolves to '{os.path.realpath(link)}', outside the dataset"
+    messages = validate_dataset(fake.root).messages(kind)
+    assert any(m.startswith(expected) for m in messages), messages
+    assert not validate_dataset(fake.root).messages("clip")
+    # Nothing else is said of a folder linked outside (its files are not listed through it).
+    assert len(messages) == 1, messages
+    load = dict(subsets=("v1s",), splits=("train",))
+    with pytest.raises(DatasetFormatError, match="outside the dataset root") as info:
+        avsbench.load_avsbench_semantic(fake.root, **load)
+    assert str(link) in str(info.value)
+    assert avsbench.load_avsbench_semantic(fake.root, skip_bad_clips=True, **load) == []
+    allowed = avsbench.load_avsbench_semantic(fake.root, allow_outside_root=True, **load)
+    assert [d["clip_id"] for d in allowed] == [clip.uid]
+    assert validate_dataset(fake.root).ok is False
+
+
+def test_file_linked_inside_the_root_is_fine(tmp_path):
+    fake = make_fake_avsbench(tmp_path / "AVSBench-semantic", clips_per_split=1, subsets=("v1s",))
+    clip = fake.select("v1s", "train")[0]
+    frame = clip.clip_dir / "frames" / "1.jpg"
+    stored = fake.root / "stored_1.jpg"
+    shutil.move(str(frame), stored)
+    frame.symlink_to(stored)
+    assert validate_dataset(fake.root).ok
+    dicts = avsbench.load_avsbench_semantic(fake.root, subsets=("v1s",), splits=("train",))
+    assert dicts[0]["file_names"][1] == str(frame)
+
+
+def test_validator_fails_an_empty_dataset(tmp_path, capsys):
+    from ovavss_d2.data.datasets.avsbench_format import write_metadata
+    from ovavss_d2.data.validate import main
+
+    root = tmp_path / "empty"
+    root.mkdir()
+    write_metadata(root, [])
+    report = validate_dataset(root)
+    assert report.messages("metadata") == [f"{root / 'metadata.csv'}: no clips (no rows)"]
+    assert main([str(root), "--no-audio"]) == 1
+    assert "1 problems (1 metadata)" in capsys.readouterr().out
+
+
+def test_dataset_checks_one_line(tmp_path):
+    from ovavss_d2.data.dataset_checks import DatasetError, load_checked, one_line
+
+    fake = make_fake_avsbench(tmp_path / "AVSBench-semantic", clips_per_split=1, subsets=("v1s",))
+    for frame in ("1.jpg", "2.jpg"):
+        (fake.select("v1s", "val")[0].clip_dir / "frames" / frame).unlink()
+    (fake.select("v1s", "val")[0].clip_dir / "audio.wav").unlink()
+    register_avsbench.register_avsbench_dataset(
+        "i18_val", fake.root, subsets=("v1s",), splits=("val",)
+    )
+    register_avsbench.register_avsbench_dataset(
+        "i18_empty", fake.root, subsets=("v2",), splits=("val",)
+    )
+    try:
+        with pytest.raises(DatasetError) as info:
+            load_checked("i18_val", "DATASETS.TEST")
+        message = str(info.value)
+        assert "\n" not in message
+        assert message.startswith("DATASETS.TEST 'i18_val': clip 'fakev1sval000_0' (metadata.csv")
+        assert "frames numbered [0, 3, 4]" in message and "(and 1 more problem)" in message
+        assert f"python -m ovavss_d2.data.validate {fake.root} --class-list" in message
+        with pytest.raises(DatasetError, match="'i18_empty': no clips of split val, subsets v2"):
+            load_checked("i18_empty", "DATASETS.TEST")
+        with pytest.raises(DatasetError, match=r"'i18_vall' is not registered \(did you mean i18"):
+            load_checked("i18_vall", "DATASETS.TEST")
+    finally:
+        for name in ("i18_val", "i18_empty"):
+            DatasetCatalog.remove(name)
+            MetadataCatalog.remove(name)
+    assert one_line(ValueError("3 problems:\n  a\n  b\n  ... and 5 more")) == (
+        "3 problems: a (and 6 more problems)"
+    )
+    # A DataLoader worker's error arrives with the worker's traceback in its message.
+    wrapped = (
+        "Caught DatasetError in DataLoader worker process 0.\nOriginal Traceback (most recent "
+        "call last):\n  File \"x.py\", line 1\nm.DatasetError: clip 'c': f.png: bad\n"
+    )
+    assert str(DatasetError(wrapped)) == "clip 'c': f.png: bad"
+
+
+def test_report_clip_errors():
+    from ovavss_d2.data.dataset_checks import DatasetError, ReportClipErrors
+
+    clip = {"clip_id": "c1", "file_names": ["/d/0.jpg"], "sem_seg_file_names": [None]}
+    clip["audio_file_name"] = "/d/audio.wav"
+
+    def unreadable(d):
+        raise ValueError("/d/audio.wav: cannot read audio (Format not recognised.)")
+
+    def bug(d):
+        raise ValueError("operands could not be broadcast together")
+
+    with pytest.raises(DatasetError) as info:
+        ReportClipErrors(unreadable)(clip)
+    assert str(info.value) == "clip 'c1': /d/audio.wav: cannot read audio (Format not recognised.)"
+    with pytest.raises(ValueError, match="broadcast") as info:
+        ReportClipErrors(bug)(clip)
+    assert not isinstance(info.value, DatasetError)  # not a file's problem: keeps its traceback
+
+
+def test_train_loader_refuses_a_batch_of_zero():
+    from detectron2.config import get_cfg
+
+    from ovavss_d2.data.samplers import build_resumable_train_loader
+
+    cfg = get_cfg()
+    cfg.SOLVER.IMS_PER_BATCH = 0
+    with pytest.raises(ValueError, match="SOLVER.IMS_PER_BATCH 0: must be at least 1"):
+        build_resumable_train_loader(cfg, [{}], lambda d: d)

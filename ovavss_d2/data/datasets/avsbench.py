@@ -86,7 +86,7 @@ def _read_checked_metadata(root: str, classes: ClassList) -> List[MetadataRow]:
         more = len(problems) - MAX_PROBLEMS_SHOWN
         raise DatasetFormatError(
             f"{len(problems)} problems in metadata "
-            f"(run `python -m ovavss_d2.data.validate {root}`):"
+            f"(run `python -m ovavss_d2.data.validate {root} --class-list {classes.source}`):"
             f"\n  {shown}" + (f"\n  ... and {more} more" if more > 0 else "")
         )
     return rows
@@ -117,8 +117,9 @@ def load_avsbench_semantic(
         skip_bad_clips: leave out clips with missing files instead of raising; counted and logged.
             Metadata problems always raise.
         dataset_name: used in log messages.
-        allow_outside_root: accept clip folders that resolve outside ``root`` (symlinks); by
-            default such a clip is a problem (raised, or skipped with ``skip_bad_clips``).
+        allow_outside_root: accept clip folders, ``frames`` / ``labels_rgb`` folders and frame,
+            label and audio files that resolve outside ``root`` (symlinks); by default such a
+            clip is a problem (raised, or skipped with ``skip_bad_clips``).
 
     Returns:
         list of dicts with keys ``clip_id, subset, split, file_names, sem_seg_file_names,
@@ -144,7 +145,10 @@ def load_avsbench_semantic(
             continue
         clip_dir = os.path.join(root, row.subset, row.uid)
         escape = None if allow_outside_root else outside_root(clip_dir, root)
-        files = scan_clip(clip_dir, row.subset, row.split) if escape is None else ClipFiles()
+        inside = None if allow_outside_root else root  # frames, labels, audio stay inside it
+        files = (
+            scan_clip(clip_dir, row.subset, row.split, inside) if escape is None else ClipFiles()
+        )
         if escape is not None:
             files.problems.append(("clip", escape))
         if not files.problems:

@@ -199,41 +199,66 @@ def annotated_by_design(subset: str, split: str, t: int) -> bool:
     return not (subset == "v1s" and split == "train" and t > 0)
 
 
-def outside_root(clip_dir: str, root: str) -> Optional[str]:
-    """A problem message when ``clip_dir`` (a symlink, or below one) resolves outside ``root``."""
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(clip_dir)
+def _escape(path: str, real_root: str, what: str) -> Optional[str]:
+    """A problem message when ``path`` resolves (symlinks, ``..``) outside ``real_root``."""
+    real = os.path.realpath(path)
     if os.path.commonpath([real, real_root]) == real_root:
         return None
     return (
-        f"{clip_dir}: the clip folder resolves to '{real}', outside the dataset root "
-        f"'{real_root}' (a symlink?); DATASETS.ALLOW_SYMLINKS_OUTSIDE_ROOT True accepts it"
+        f"{path}: the {what} resolves to '{real}', outside the dataset root '{real_root}' "
+        "(a symlink?); DATASETS.ALLOW_SYMLINKS_OUTSIDE_ROOT True accepts it"
     )
 
 
-def scan_clip(clip_dir: str, subset: str, split: str) -> ClipFiles:
+def outside_root(clip_dir: str, root: str) -> Optional[str]:
+    """A problem message when ``clip_dir`` (a symlink, or below one) resolves outside ``root``."""
+    return _escape(clip_dir, os.path.realpath(root), "clip folder")
+
+
+def scan_clip(clip_dir: str, subset: str, split: str, root: Optional[str] = None) -> ClipFiles:
     """List a clip folder's frames, labels and audio and collect structural problems.
 
     Problems: missing folders; frame files not numbered ``0..T_clip-1`` for the subset; a label
     missing for a frame AVSBench annotates; no audio file. A label present for a frame AVSBench
     leaves unannotated is used. File contents are not read here (see ``validate``).
+
+    With ``root``, the ``frames`` and ``labels_rgb`` folders and every frame, label and audio file
+    must also resolve inside it: one that a symlink takes outside is a problem and left out (the
+    clip folder itself is checked by ``outside_root``). Only symlinks are resolved, so the check
+    costs no extra file-system call for plain files.
     """
     out = ClipFiles()
     n = SUBSET_NUM_FRAMES[subset]
     if not os.path.isdir(clip_dir):
         out.problems.append(("clip", f"{clip_dir}: clip folder not found"))
         return out
+    real_root = os.path.realpath(root) if root is not None else None
+
+    def escapes(kind: str, path: str, what: str, is_link: bool) -> bool:
+        """Record a problem and return True when a symlinked ``path`` leaves the root."""
+        if real_root is None or not is_link:
+            return False
+        problem = _escape(path, real_root, what)
+        if problem:
+            out.problems.append((kind, problem))
+        return problem is not None
+
     frame_dir = os.path.join(clip_dir, FRAME_DIR)
-    frames: Dict[int, str] = {}
+    frames: Dict[int, Optional[str]] = {}  # None: a link outside the root
     if not os.path.isdir(frame_dir):
         out.problems.append(("frame", f"{frame_dir}: frames folder not found"))
-    else:
-        for name in os.listdir(frame_dir):
-            stem, ext = os.path.splitext(name)
-            if ext.lower() in FRAME_EXTENSIONS and stem.isdigit():
-                if int(stem) in frames:
-                    out.problems.append(("frame", f"{frame_dir}: two files for frame {int(stem)}"))
-                frames[int(stem)] = os.path.join(frame_dir, name)
+    elif not escapes("frame", frame_dir, "frames folder", os.path.islink(frame_dir)):
+        with os.scandir(frame_dir) as entries:
+            for entry in entries:
+                stem, ext = os.path.splitext(entry.name)
+                if ext.lower() in FRAME_EXTENSIONS and stem.isdigit():
+                    if int(stem) in frames:
+                        out.problems.append(
+                            ("frame", f"{frame_dir}: two files for frame {int(stem)}")
+                        )
+                    frames[int(stem)] = entry.path
+                    if escapes("frame", entry.path, "frame", entry.is_symlink()):
+                        frames[int(stem)] = None
         if sorted(frames) != list(range(n)):
             out.problems.append(
                 (
@@ -242,15 +267,23 @@ def scan_clip(clip_dir: str, subset: str, split: str) -> ClipFiles:
                     f"but a {subset} clip has {n} frames numbered 0..{n - 1}",
                 )
             )
-    out.frames = [frames[t] for t in sorted(frames)]
+    out.frames = [frames[t] for t in sorted(frames) if frames[t] is not None]
 
     label_dir = os.path.join(clip_dir, LABEL_DIR)
-    present = set(os.listdir(label_dir)) if os.path.isdir(label_dir) else set()
+    present = {}
+    label_dir_outside = os.path.isdir(label_dir) and escapes(
+        "label", label_dir, "labels folder", os.path.islink(label_dir)
+    )
+    if os.path.isdir(label_dir) and not label_dir_outside:
+        with os.scandir(label_dir) as entries:
+            present = {e.name: e for e in entries}
     for t in range(n):
         name = f"{t}.png"
         if name in present:
-            out.labels.append(os.path.join(label_dir, name))
-        elif annotated_by_design(subset, split, t):
+            entry = present[name]
+            outside = escapes("label", entry.path, "label", entry.is_symlink())
+            out.labels.append(None if outside else entry.path)
+        elif annotated_by_design(subset, split, t) and not label_dir_outside:
             out.labels.append(None)
             out.problems.append(("label", f"{os.path.join(label_dir, name)}: label file not found"))
         else:
@@ -260,7 +293,8 @@ def scan_clip(clip_dir: str, subset: str, split: str) -> ClipFiles:
         os.path.join(clip_dir, a) for a in AUDIO_NAMES if os.path.isfile(os.path.join(clip_dir, a))
     ]
     if audio:
-        out.audio = audio[0]
+        if not escapes("audio", audio[0], "audio file", os.path.islink(audio[0])):
+            out.audio = audio[0]
     else:
         out.problems.append(("audio", f"{clip_dir}: no audio file ({' / '.join(AUDIO_NAMES)})"))
     return out

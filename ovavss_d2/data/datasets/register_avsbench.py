@@ -81,12 +81,15 @@ def _register_missing(name: str, root: str, missing: str) -> None:
     )
 
 
-def register_all_avss_synth(root: str) -> List[str]:
+def register_all_avss_synth(
+    root: str, skip_bad_clips: bool = False, allow_outside_root: bool = False
+) -> List[str]:
     """Register the generated offline benchmark (datasets/prepare_avss_synth.py) under ``root``.
 
     ``avss_synth_train`` drops clips naming a novel class (the generator writes none; any found are
     counted and logged). If the benchmark's class files are not in the package, the names are still
     registered and ``DatasetCatalog.get`` raises an error naming the missing file.
+    ``skip_bad_clips`` and ``allow_outside_root``: see ``load_avsbench_semantic``.
     """
     path = os.path.join(root, SYNTH_DIR)
     # (name, dataset root, split) of every registration
@@ -114,27 +117,44 @@ def register_all_avss_synth(root: str) -> List[str]:
             split_file=None if binary else SYNTH_SPLIT,
             binary=binary,
             drop_novel=split == "train" and not binary,
+            skip_bad_clips=skip_bad_clips,
+            allow_outside_root=allow_outside_root,
         )
     return [name for name, _, _ in entries]
 
 
+def _reregister_avss_synth(skip_bad_clips: bool, allow_outside_root: bool) -> List[str]:
+    """The AVSS-Synth names again, with these loader options (their class files stay)."""
+    names = [f"{p}_{s}" for p in ("avss_synth", "avs_synth") for s in SPLITS]
+    names += [f"{p}_test_{v}" for p in ("avss_synth", "avs_synth") for v in SYNTH_VARIANTS]
+    for name in names:
+        if name in DatasetCatalog.list():
+            DatasetCatalog.remove(name)
+            MetadataCatalog.remove(name)
+    return register_all_avss_synth(_ROOT, skip_bad_clips, allow_outside_root)
+
+
 def register_from_config(cfg) -> List[str]:
     """Re-register the AVSBench-semantic datasets (binary S4 / MS3 included) with the
-    ``cfg.DATASETS`` keys CLASS_LIST, OV_SPLIT, SKIP_BAD_CLIPS and ALLOW_SYMLINKS_OUTSIDE_ROOT
-    when they differ from the defaults (train_net.py and the demo call it from their setup).
+    ``cfg.DATASETS`` keys CLASS_LIST, OV_SPLIT, SKIP_BAD_CLIPS and ALLOW_SYMLINKS_OUTSIDE_ROOT,
+    and the AVSS-Synth ones with SKIP_BAD_CLIPS and ALLOW_SYMLINKS_OUTSIDE_ROOT, when they differ
+    from the defaults (train_net.py and the demo call it from their setup).
 
     Returns:
         the re-registered names (empty when the config keeps the defaults).
     """
     d = cfg.DATASETS
     allow = bool(d.get("ALLOW_SYMLINKS_OUTSIDE_ROOT", False))
+    synth = []
+    if d.SKIP_BAD_CLIPS or allow:
+        synth = _reregister_avss_synth(bool(d.SKIP_BAD_CLIPS), allow)
     if (d.CLASS_LIST, d.OV_SPLIT, d.SKIP_BAD_CLIPS, allow) == (
         AVSBENCH_CLASS_LIST,
         AVSBENCH_SPLIT,
         False,
         False,
     ):
-        return []
+        return synth
     path = os.path.join(_ROOT, AVSBENCH_DIR)
     names = [f"avss_{a}_{s}" for a in SUBSETS + ("all",) for s in SPLITS]
     names += ["avsbench_ov_train_base", "avsbench_ov_val", "avsbench_ov_test"]
@@ -169,7 +189,7 @@ def register_from_config(cfg) -> List[str]:
         d.CLASS_LIST,
         d.OV_SPLIT,
     )
-    return registered
+    return registered + synth
 
 
 # Like detectron2's builtin datasets: the root is resolved at import, but not read.
