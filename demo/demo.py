@@ -1,13 +1,17 @@
 #!/usr/bin/env python
 """Segment and name the sounding objects of a video: overlay video, label PNGs and a JSON.
 
-    python demo/demo.py --video clip.mp4 [--audio clip.wav] --vocabulary "dog, violin" \\
-        --output output/demo
+    python demo/demo.py --video clip.mp4 [--audio clip.wav] [--audio-track N] \\
+        --vocabulary "dog, violin" --output output/demo
 
 Writes into ``--output``: ``<video>_overlay.mp4`` (masks and class names drawn on the segmented
 frames, the original audio muxed back in), ``<video>_labels/<frame>.png`` (one palette label map
 per segmented frame: 0 background, k the k-th vocabulary class) and ``<video>.json`` (per frame,
 each detected sounding object: class, score, area, box). See docs/GETTING_STARTED.md.
+
+Media are read as a player shows them: frames turned upright by the video's rotation, its audio
+aligned with its frames by the streams' start times, and of several audio tracks the default one
+with sound, else the first with sound (``--audio-track N`` picks another; the log says which).
 
 Arguments and files are checked before torch and Detectron2 are imported (the functions of the
 second phase import them), so a bad input gives one line ``demo.py: error: ...`` within a second.
@@ -149,11 +153,13 @@ def check_audio_track(args: argparse.Namespace) -> None:
         tracks = audio_tracks(path)
     except MediaError:
         return  # an unreadable file: reported with the file's own problem after the imports
+    if not tracks:
+        hint = "" if args.audio else ": give the audio with --audio PATH"
+        raise preflight.InputError(f"--audio-track {args.audio_track}: '{path}' has no audio{hint}")
     if not 0 <= args.audio_track < len(tracks):
-        listing = ", ".join(tracks) if tracks else "none"
         raise preflight.InputError(
             f"--audio-track {args.audio_track}: '{path}' has {len(tracks)} audio track(s): "
-            f"{listing}"
+            f"{', '.join(tracks)}"
         )
 
 

@@ -313,6 +313,13 @@ def test_audio_track_out_of_range_is_one_line(two_tracks, tmp_path):
             "0 (aac, 1 ch, 16000 Hz, default), 1 (aac, 1 ch, 16000 Hz)"
         )
         assert "torch" not in imported and not out.exists()
+    mute = write_media(tmp_path / "mute.mp4", seconds=0.5)
+    code, errors, imported = demo_cli(
+        "--video", str(mute), "--output", str(out), "--audio-track", "0"
+    )
+    assert code == 1 and errors == [
+        f"demo.py: error: --audio-track 0: '{mute}' has no audio: give the audio with --audio PATH"
+    ]
 
 
 @pytest.mark.parametrize("target", ["overlay", "link to overlay", "label file", "video as json"])
