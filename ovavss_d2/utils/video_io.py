@@ -339,17 +339,20 @@ def _track_out_of_range(path: Path, track: int, tracks: List[str]) -> MediaError
 
 def _has_sound(path: Path, position: int, seconds: float) -> bool:
     """Whether a sample of the first ``seconds`` of audio track ``position`` exceeds -60 dBFS."""
-    with av.open(str(path)) as container:
-        stream = container.streams.audio[position]
-        resampler = av.AudioResampler(format="fltp")
-        samples = 0
-        for frame in _decode_packets(container, stream):
-            for out in resampler.resample(frame):
-                if np.abs(out.to_ndarray()).max(initial=0.0) > SILENCE_PEAK:
-                    return True
-                samples += out.samples
-            if samples >= seconds * stream.rate:
-                break
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[position]
+            resampler = av.AudioResampler(format="fltp")
+            samples = 0
+            for frame in _decode_packets(container, stream):
+                for out in resampler.resample(frame):
+                    if np.abs(out.to_ndarray()).max(initial=0.0) > SILENCE_PEAK:
+                        return True
+                    samples += out.samples
+                if samples >= seconds * stream.rate:
+                    break
+    except (av.FFmpegError, ValueError) as e:  # a track FFmpeg cannot convert: no usable sound
+        logger.debug("%s: audio track %d not checked: %s", path, position, e)
     return False
 
 
