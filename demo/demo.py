@@ -1,13 +1,17 @@
 #!/usr/bin/env python
 """Segment and name the sounding objects of a video: overlay video, label PNGs and a JSON.
 
-    python demo/demo.py --video clip.mp4 [--audio clip.wav] --vocabulary "dog, violin" \\
-        --output output/demo
+    python demo/demo.py --video clip.mp4 [--audio clip.wav] [--audio-track N] \\
+        --vocabulary "dog, violin" --output output/demo
 
 Writes into ``--output``: ``<video>_overlay.mp4`` (masks and class names drawn on the segmented
 frames, the original audio muxed back in), ``<video>_labels/<frame>.png`` (one palette label map
 per segmented frame: 0 background, k the k-th vocabulary class) and ``<video>.json`` (per frame,
 each detected sounding object: class, score, area, box). See docs/GETTING_STARTED.md.
+
+Media are read as a player shows them: frames turned upright by the video's rotation, its audio
+aligned with its frames by the streams' start times, and of several audio tracks the default one
+with sound, else the first with sound (``--audio-track N`` picks another; the log says which).
 
 Arguments and files are checked before torch and Detectron2 are imported (the functions of the
 second phase import them), so a bad input gives one line ``demo.py: error: ...`` within a second.
@@ -17,6 +21,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import shutil
 import sys
 from collections import deque
@@ -25,7 +30,13 @@ from typing import Deque, Dict, List, Optional
 
 from ovavss_d2.data.vocabulary import Vocabulary, parse_vocabulary, read_vocabulary_file
 from ovavss_d2.utils import preflight
-from ovavss_d2.utils.video_io import MediaError, NoAudioTrackError, iter_frames, probe_video
+from ovavss_d2.utils.video_io import (
+    MediaError,
+    NoAudioTrackError,
+    audio_tracks,
+    iter_frames,
+    probe_video,
+)
 
 PROG = "demo.py"
 # The default model's config (as ovavss_d2.predictor.DEFAULT_CONFIG_FILE, without importing it).
@@ -45,6 +56,13 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--audio",
         help="audio file (wav, flac, ogg, mp3, m4a...); default: the video's own audio track",
+    )
+    parser.add_argument(
+        "--audio-track",
+        type=int,
+        metavar="N",
+        help="which audio track to read, 0-based (default: the default track if it has sound, "
+        "else the first with sound; the log says which)",
     )
     parser.add_argument(
         "--config-file",
@@ -101,6 +119,50 @@ def read_vocabulary(args: argparse.Namespace) -> Optional[Vocabulary]:
     return None
 
 
+def output_paths(args: argparse.Namespace) -> Dict[str, Path]:
+    """The files and folder a run writes: overlay video, label folder, JSON."""
+    out, stem = Path(args.output), Path(args.video).stem
+    return {
+        "the overlay video": out / f"{stem}_overlay.mp4",
+        "the label folder": out / f"{stem}_labels",
+        "the detections JSON": out / f"{stem}.json",
+    }
+
+
+def check_inputs_are_not_outputs(args: argparse.Namespace) -> None:
+    """Refuse a --video or --audio that this run would overwrite while reading it."""
+    for flag, path in (("--video", args.video), ("--audio", args.audio)):
+        if not path:
+            continue
+        real = os.path.realpath(path)
+        for what, target in output_paths(args).items():
+            target = os.path.realpath(target)
+            if real == target or real.startswith(target + os.sep):
+                raise preflight.InputError(
+                    f"{path}: {flag} is {what} this run writes ('{target}'): it would be "
+                    "overwritten while it is read; copy it elsewhere or give another --output"
+                )
+
+
+def check_audio_track(args: argparse.Namespace) -> None:
+    """An --audio-track that the audio file (or the video) has."""
+    if args.audio_track is None:
+        return
+    path = args.audio or args.video
+    try:
+        tracks = audio_tracks(path)
+    except MediaError:
+        return  # an unreadable file: reported with the file's own problem after the imports
+    if not tracks:
+        hint = "" if args.audio else ": give the audio with --audio PATH"
+        raise preflight.InputError(f"--audio-track {args.audio_track}: '{path}' has no audio{hint}")
+    if not 0 <= args.audio_track < len(tracks):
+        raise preflight.InputError(
+            f"--audio-track {args.audio_track}: '{path}' has {len(tracks)} audio track(s): "
+            f"{', '.join(tracks)}"
+        )
+
+
 def check_args(args: argparse.Namespace) -> None:
     """Check arguments and input files without torch: config chain, overrides, device, weights,
     video / audio files, vocabulary, threshold and output folder.
@@ -115,6 +177,8 @@ def check_args(args: argparse.Namespace) -> None:
     preflight.check_input_file(args.video, "video")
     if args.audio:
         preflight.check_input_file(args.audio, "audio")
+    check_inputs_are_not_outputs(args)
+    check_audio_track(args)
     read_vocabulary(args)
     threshold = args.confidence_threshold
     if threshold is not None and not 0.0 <= threshold <= 1.0:
@@ -178,17 +242,15 @@ class DemoRun:
             )
         self.audio_path = args.audio or args.video
         try:
-            self.audio = AudioTrack(self.audio_path)
+            self.audio = AudioTrack(self.audio_path, args.audio_track)
         except NoAudioTrackError:
             if args.audio:
                 raise
             raise NoAudioTrackError(
                 f"video '{args.video}' has no audio track: give the audio with --audio PATH"
             ) from None
-        out, stem = Path(args.output), Path(args.video).stem
-        self.video_out = out / f"{stem}_overlay.mp4"
-        self.label_dir = out / f"{stem}_labels"
-        self.json_out = out / f"{stem}.json"
+        out = Path(args.output)
+        self.video_out, self.label_dir, self.json_out = output_paths(args).values()
         # What this run creates, removed again if it fails.
         self.created = {
             "output": not out.exists(),
@@ -230,7 +292,9 @@ class DemoRun:
                 yield frame, audio_start
 
         with VideoWriter(
-            self.video_out, out_fps, audio=open_audio(self.audio_path)
+            self.video_out,
+            out_fps,
+            audio=open_audio(self.audio_path, track=self.audio.choice.index),
         ) as writer, tqdm(total=total, unit="frame", desc="segmenting", dynamic_ncols=True) as bar:
             for output in predictor.stream_video(frames_and_audio_starts(), self.audio):
                 index, time, frame = pending.popleft()
@@ -254,6 +318,7 @@ class DemoRun:
         summary = {
             "video": str(args.video),
             "audio": str(self.audio_path),
+            "audio_track": self.audio.choice.index,
             "config_file": str(args.config_file),
             "weights": self.cfg.MODEL.WEIGHTS,
             "vocabulary": names,

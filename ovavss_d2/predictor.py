@@ -106,14 +106,32 @@ class AudioTrack:
     """The audio of a file (an audio file, or a video's own track), decoded as a left-to-right
     pass over a video needs it: only the samples of the current window are kept.
 
+    Of several audio tracks, ``track`` (0-based) or the one ``video_io.choose_audio_track`` picks
+    (the default track if it has sound, else the first with sound); the log says which. A video's
+    track is aligned with its frames by the streams' start times (``video_io.open_audio``).
+
+    Attributes:
+        choice: the :class:`~ovavss_d2.utils.video_io.AudioTrackChoice` (index, count, reason).
+        offset: seconds the track starts after the video (padded with silence; < 0: trimmed).
+
     Raises (on construction):
         NoAudioTrackError: a media file without audio.
-        MediaError: a missing, empty or unreadable file.
+        MediaError: a missing, empty or unreadable file, or no track ``track``.
     """
 
-    def __init__(self, path: Union[str, os.PathLike]):
+    def __init__(self, path: Union[str, os.PathLike], track: Optional[int] = None):
         self.path = str(path)
-        self._window = AudioWindow(open_audio(path))
+        source = open_audio(path, track=track)
+        self.choice, self.offset = source.track, source.offset
+        logger.info("audio: %s", self.choice)
+        if abs(self.offset) >= 0.0005:
+            logger.info(
+                "audio: the track starts %.3f s %s the video: %s",
+                abs(self.offset),
+                "after" if self.offset > 0 else "before",
+                "read with silence before it" if self.offset > 0 else "its head is skipped",
+            )
+        self._window = AudioWindow(source)
 
     @property
     def sample_rate(self) -> int:
@@ -345,6 +363,7 @@ class VideoPredictor:
         items: Iterable[Tuple[np.ndarray, float]],
         audio: Union[AudioTrack, str, os.PathLike],
         vocabulary: Optional[VocabularyLike] = None,
+        audio_track: Optional[int] = None,
     ) -> Iterator[Dict]:
         """:meth:`stream` with the audio read from a file: a window of frames at a time, the
         audio they need is decoded and cut into their log-mel patches.
@@ -354,11 +373,13 @@ class VideoPredictor:
                 time in seconds where its patch starts (see :func:`sample_frames`), increasing.
             audio: an :class:`AudioTrack`, or the path of an audio or video file to open as one.
             vocabulary: as for ``__call__``.
+            audio_track: which audio track of a path ``audio`` to read (default: by the rule of
+                :class:`AudioTrack`).
 
         Yields:
             dicts as ``__call__`` returns them.
         """
-        track = audio if isinstance(audio, AudioTrack) else AudioTrack(audio)
+        track = audio if isinstance(audio, AudioTrack) else AudioTrack(audio, audio_track)
 
         def frames_and_patches() -> Iterator[Tuple[np.ndarray, torch.Tensor]]:
             for group in _chunks(items, self.clip_length):

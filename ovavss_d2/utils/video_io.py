@@ -12,6 +12,11 @@ read with soundfile (wav, flac, ogg, mp3) and anything else (m4a, the audio trac
 PyAV, decoded packet by packet so that one bad packet does not end the stream. The datasets'
 audio files are read whole with soundfile (:func:`read_audio_file`).
 
+Media as a player shows them: frames are rotated upright by the video's display matrix (phone
+videos), the audio track of a container is aligned with its video by the streams' start times
+(:func:`open_audio`: sample 0 is the time of the first frame) and, of several audio tracks, one is
+chosen by a rule (:func:`choose_audio_track`) or by its number.
+
 Shape letters: ``H x W`` frame size, ``C`` audio channels, ``N`` samples.
 """
 
@@ -20,7 +25,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, NamedTuple, Optional, Tuple, Union
+from typing import Iterator, List, NamedTuple, Optional, Tuple, Union
 
 import av
 import cv2
@@ -90,6 +95,38 @@ class VideoInfo:
     duration: Optional[float]  # seconds; None when unknown
     has_audio: bool
     backend: str  # "pyav" or "opencv"
+    # Degrees counter-clockwise (0, 90, 180 or 270) by which the stored frames are turned upright
+    # (the display matrix); width and height above are those of the upright frames.
+    rotation: int = 0
+
+
+def _start_seconds(stream) -> Optional[float]:
+    """A stream's start time in seconds (PyAV), None when the container gives none."""
+    if stream.start_time is None:
+        return None
+    return float(stream.start_time * stream.time_base)
+
+
+def _picture_streams(container) -> List:
+    """The video streams that are moving pictures (not the cover art of an audio file)."""
+    attached = av.stream.Disposition.attached_pic
+    return [s for s in container.streams.video if not s.disposition & attached]
+
+
+def _quarter_turns(frame, stream) -> int:
+    """Counter-clockwise quarter turns (0..3) that show a decoded frame upright.
+
+    FFmpeg attaches the stream's display matrix to each frame (``frame.rotation``: degrees
+    counter-clockwise); a legacy ``rotate`` tag (degrees clockwise) is used when there is none.
+    Angles between multiples of 90 are rounded to the nearest one.
+    """
+    degrees = float(getattr(frame, "rotation", 0) or 0)
+    if not degrees:
+        try:
+            degrees = -float(stream.metadata.get("rotate", 0))
+        except ValueError:
+            degrees = 0.0
+    return int(round(degrees / 90.0)) % 4
 
 
 def probe_video(path: PathLike) -> VideoInfo:
@@ -99,7 +136,7 @@ def probe_video(path: PathLike) -> VideoInfo:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise MediaError(f"'{path}' has no video stream")
-            stream = container.streams.video[0]
+            stream = (_picture_streams(container) or container.streams.video)[0]
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
             if stream.duration is not None:
                 duration = float(stream.duration * stream.time_base)
@@ -107,15 +144,20 @@ def probe_video(path: PathLike) -> VideoInfo:
                 duration = container.duration / 1e6
             else:
                 duration = None
+            turns = _first_frame_turns(container, stream)
+            width, height = stream.width, stream.height
+            if turns % 2:
+                width, height = height, width
             return VideoInfo(
                 str(path),
-                stream.width,
-                stream.height,
+                width,
+                height,
                 float(rate) if rate else 0.0,
                 stream.frames or None,
                 duration,
                 bool(container.streams.audio),
                 "pyav",
+                90 * turns,
             )
     except av.FFmpegError as pyav_error:
         capture = cv2.VideoCapture(str(path))
@@ -141,8 +183,29 @@ def probe_video(path: PathLike) -> VideoInfo:
             capture.release()
 
 
+def _first_frame_turns(container, stream) -> int:
+    """The quarter turns of the first decodable frame (0 when none decodes)."""
+    try:
+        for frame in _decode_packets(container, stream):
+            turns = _quarter_turns(frame, stream)
+            if getattr(frame, "rotation", 0) not in (0, 90 * turns, 90 * turns - 360):
+                logger.warning(
+                    "video '%s': rotation of %s degrees rounded to %d",
+                    container.name,
+                    frame.rotation,
+                    90 * turns,
+                )
+            return turns
+    except av.FFmpegError:
+        pass
+    return 0
+
+
 def iter_frames(path: PathLike) -> Iterator[Tuple[int, float, np.ndarray]]:
-    """Stream the frames of a video.
+    """Stream the frames of a video, upright.
+
+    Frames are turned by the video's display matrix (the rotation a phone records), as players
+    show them; :attr:`VideoInfo.rotation` says by how much.
 
     Yields:
         ``(index, time, frame)``: the frame's position in decode order, its time in seconds from
@@ -161,18 +224,20 @@ def iter_frames(path: PathLike) -> Iterator[Tuple[int, float, np.ndarray]]:
 
 def _iter_frames_pyav(info: VideoInfo) -> Iterator[Tuple[int, float, np.ndarray]]:
     with av.open(info.path) as container:
-        stream = container.streams.video[0]
+        stream = (_picture_streams(container) or container.streams.video)[0]
         stream.thread_type = "AUTO"
-        start = None
-        if stream.start_time is not None:
-            start = float(stream.start_time * stream.time_base)
+        start = _start_seconds(stream)
         for index, frame in enumerate(_decode_packets(container, stream)):
             if frame.time is None:
                 time = index / info.fps if info.fps else float(index)
             else:
                 start = frame.time if start is None else start
                 time = frame.time - start
-            yield index, max(time, 0.0), frame.to_ndarray(format="rgb24")
+            image = frame.to_ndarray(format="rgb24")
+            turns = _quarter_turns(frame, stream)
+            if turns:
+                image = np.ascontiguousarray(np.rot90(image, turns))
+            yield index, max(time, 0.0), image
 
 
 def _iter_frames_opencv(info: VideoInfo) -> Iterator[Tuple[int, float, np.ndarray]]:
@@ -195,51 +260,194 @@ def _iter_frames_opencv(info: VideoInfo) -> Iterator[Tuple[int, float, np.ndarra
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class AudioTrackChoice:
+    """Which audio track of a file is read, and why (``str()``: ``"track 1 of 2 (why)"``)."""
+
+    index: int  # among the file's audio tracks, 0-based
+    count: int  # audio tracks in the file
+    reason: str
+
+    def __str__(self) -> str:
+        return f"track {self.index} of {self.count} ({self.reason})"
+
+
 class AudioStream(NamedTuple):
-    """An opened audio source: rate, channel count and a lazy iterator of ``(C, N)`` float32."""
+    """An opened audio source: rate, channel count and a lazy iterator of ``(C, N)`` float32.
+
+    ``offset``: seconds by which the track starts after its video (padded with silence in front;
+    negative: that much of its start was dropped); ``track``: which track was taken.
+    """
 
     sample_rate: int
     channels: int
     chunks: Iterator[np.ndarray]
+    track: Optional[AudioTrackChoice] = None
+    offset: float = 0.0
 
 
-def open_audio(path: PathLike, chunk_seconds: float = 1.0) -> AudioStream:
-    """Open the audio of a file: an audio file, or the first audio track of a video container.
+# A track is silent when no sample of its first SOUND_CHECK_SECONDS exceeds SILENCE_PEAK (-60 dBFS).
+SOUND_CHECK_SECONDS = 30.0
+SILENCE_PEAK = 1e-3
 
-    soundfile reads wav / flac / ogg / mp3; any other format (m4a, aac, a video's track) goes
-    through PyAV. Decoding is lazy: the returned iterator reads as it is consumed.
 
-    Raises:
-        NoAudioTrackError: the file is a media file without audio.
-        MediaError: the file is missing or neither soundfile nor PyAV can read it.
-    """
-    path = _existing_file(path, "audio file")
+def _soundfile_info(path: Path):
     try:
-        info = sf.info(str(path))
+        return sf.info(str(path))
     except sf.LibsndfileError:
-        info = None  # not a format libsndfile knows: try FFmpeg
-    if info is not None:
-        if info.frames == 0 or info.channels == 0:
-            raise MediaError(f"audio file '{path}' holds no samples")
-        blocksize = max(1, int(info.samplerate * chunk_seconds))
-        return AudioStream(info.samplerate, info.channels, _iter_soundfile(path, blocksize))
+        return None  # not a format libsndfile knows: try FFmpeg
+
+
+def _open_container(path: Path):
     try:
-        container = av.open(str(path))
+        return av.open(str(path))
     except av.FFmpegError as e:
         raise MediaError(
             f"cannot read audio from '{path}': not an audio or video file, or corrupt ({e})"
         ) from None
-    if not container.streams.audio:
-        container.close()
+
+
+def _describe_track(position: int, stream) -> str:
+    parts = [stream.codec_context.name, f"{stream.codec_context.channels} ch", f"{stream.rate} Hz"]
+    if stream.disposition & av.stream.Disposition.default:
+        parts.append("default")
+    if stream.language and stream.language != "und":
+        parts.append(stream.language)
+    return f"{position} ({', '.join(parts)})"
+
+
+def audio_tracks(path: PathLike) -> List[str]:
+    """One line per audio track of a file, e.g. ``["0 (aac, 2 ch, 44100 Hz, default)"]``.
+
+    Raises:
+        MediaError: the file is missing or unreadable (a file without audio gives ``[]``).
+    """
+    path = _existing_file(path, "audio file")
+    info = _soundfile_info(path)
+    if info is not None:
+        return [f"0 ({info.format.lower()}, {info.channels} ch, {info.samplerate} Hz)"]
+    with _open_container(path) as container:
+        return [_describe_track(i, s) for i, s in enumerate(container.streams.audio)]
+
+
+def _track_out_of_range(path: Path, track: int, tracks: List[str]) -> MediaError:
+    return MediaError(
+        f"'{path}' has no audio track {track}: its {len(tracks)} audio track(s): "
+        f"{', '.join(tracks)}"
+    )
+
+
+def _has_sound(path: Path, position: int, seconds: float) -> bool:
+    """Whether a sample of the first ``seconds`` of audio track ``position`` exceeds -60 dBFS."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[position]
+            resampler = av.AudioResampler(format="fltp")
+            samples = 0
+            for frame in _decode_packets(container, stream):
+                for out in resampler.resample(frame):
+                    if np.abs(out.to_ndarray()).max(initial=0.0) > SILENCE_PEAK:
+                        return True
+                    samples += out.samples
+                if samples >= seconds * stream.rate:
+                    break
+    except (av.FFmpegError, ValueError) as e:  # a track FFmpeg cannot convert: no usable sound
+        logger.debug("%s: audio track %d not checked: %s", path, position, e)
+    return False
+
+
+def choose_audio_track(
+    path: PathLike, track: Optional[int] = None, check_seconds: float = SOUND_CHECK_SECONDS
+) -> AudioTrackChoice:
+    """The audio track of a file to read: ``track`` when given, else by a rule.
+
+    The rule, for several tracks: the track flagged default if it has sound, else the first track
+    with sound, else the default (or first) one. "Sound": a sample above -60 dBFS within the first
+    ``check_seconds`` (a muted commentary or microphone track is silent). MP4 files flag their
+    first audio track default when the writer flags none, so a silent first track is passed over.
+
+    Raises:
+        NoAudioTrackError: the file has no audio track.
+        MediaError: ``track`` is not one of the file's tracks (the message lists them), or the
+            file is missing or unreadable.
+    """
+    path = _existing_file(path, "audio file")
+    if _soundfile_info(path) is not None:
+        tracks, defaults = audio_tracks(path), []
+    else:
+        with _open_container(path) as container:
+            streams = list(container.streams.audio)
+            tracks = [_describe_track(i, s) for i, s in enumerate(streams)]
+            default = av.stream.Disposition.default
+            defaults = [i for i, s in enumerate(streams) if s.disposition & default]
+    if not tracks:
         raise NoAudioTrackError(f"'{path}' has no audio track")
-    stream = container.streams.audio[0]
+    if track is not None:
+        if not 0 <= track < len(tracks):
+            raise _track_out_of_range(path, track, tracks)
+        return AudioTrackChoice(track, len(tracks), "as asked")
+    if len(tracks) == 1:
+        return AudioTrackChoice(0, 1, "the only one")
+    preferred = defaults[0] if defaults else None
+    if preferred is not None and _has_sound(path, preferred, check_seconds):
+        return AudioTrackChoice(preferred, len(tracks), "the default track")
+    quiet = f"the default track {preferred} is silent" if preferred is not None else "no default"
+    for i in range(len(tracks)):
+        if i != preferred and _has_sound(path, i, check_seconds):
+            return AudioTrackChoice(i, len(tracks), f"the first with sound; {quiet}")
+    first = 0 if preferred is None else preferred
+    what = "the default" if preferred is not None else "the first"
+    return AudioTrackChoice(
+        first, len(tracks), f"{what}; every track is silent in its first {check_seconds:g} s"
+    )
+
+
+def open_audio(
+    path: PathLike, chunk_seconds: float = 1.0, track: Optional[int] = None
+) -> AudioStream:
+    """Open the audio of a file: an audio file, or an audio track of a video container.
+
+    soundfile reads wav / flac / ogg / mp3; any other format (m4a, aac, a video's track) goes
+    through PyAV. Decoding is lazy: the returned iterator reads as it is consumed.
+
+    The track is ``track`` (0-based among the audio tracks) or the one
+    :func:`choose_audio_track` picks. In a container with a video stream the audio is aligned
+    with the video by the streams' start times: sample 0 is the time of the first frame (a track
+    that starts later is padded with silence in front, one that starts earlier loses its head).
+
+    Raises:
+        NoAudioTrackError: the file is a media file without audio.
+        MediaError: the file is missing, neither soundfile nor PyAV can read it, or it has no
+            track ``track``.
+    """
+    path = _existing_file(path, "audio file")
+    info = _soundfile_info(path)
+    if info is not None:
+        if info.frames == 0 or info.channels == 0:
+            raise MediaError(f"audio file '{path}' holds no samples")
+        choice = choose_audio_track(path, track)
+        blocksize = max(1, int(info.samplerate * chunk_seconds))
+        chunks = _iter_soundfile(path, blocksize)
+        return AudioStream(info.samplerate, info.channels, chunks, choice)
+    choice = choose_audio_track(path, track)
+    container = _open_container(path)
+    stream = container.streams.audio[choice.index]
     channels = stream.codec_context.channels
     if not stream.rate or channels not in _LAYOUTS:
         container.close()
         raise MediaError(
-            f"audio track of '{path}': unsupported ({channels} channels, " f"{stream.rate} Hz)"
+            f"audio track {choice.index} of '{path}': unsupported ({channels} channels, "
+            f"{stream.rate} Hz)"
         )
-    return AudioStream(stream.rate, channels, _iter_pyav_audio(container, stream, channels))
+    offset = 0.0
+    pictures = _picture_streams(container)
+    video_start = _start_seconds(pictures[0]) if pictures else None
+    audio_start = _start_seconds(stream)
+    if video_start is not None and audio_start is not None:
+        offset = audio_start - video_start
+    shift = int(round(offset * stream.rate))
+    chunks = _iter_pyav_audio(container, stream, channels, shift)
+    return AudioStream(stream.rate, channels, chunks, choice, shift / stream.rate)
 
 
 def _iter_soundfile(path: Path, blocksize: int) -> Iterator[np.ndarray]:
@@ -251,16 +459,30 @@ def _iter_soundfile(path: Path, blocksize: int) -> Iterator[np.ndarray]:
         raise MediaError(f"audio file '{path}' is corrupt: {e}") from None
 
 
-def _iter_pyav_audio(container, stream, channels: int) -> Iterator[np.ndarray]:
+def _iter_pyav_audio(container, stream, channels: int, shift: int = 0) -> Iterator[np.ndarray]:
+    """Decoded samples, ``shift`` samples of silence first (negative: that many dropped)."""
     # Decoders give planar float (AAC, MP3) or packed integers (WAV, FLAC); resampling to planar
     # float with an explicit layout makes every case (C, N) float32.
     resampler = av.AudioResampler(format="fltp", layout=_LAYOUTS[channels], rate=stream.rate)
-    with container:
+    for start in range(0, max(shift, 0), stream.rate):
+        yield np.zeros((channels, min(stream.rate, shift - start)), dtype=np.float32)
+    drop = max(-shift, 0)
+
+    def decoded() -> Iterator[np.ndarray]:
         for frame in _decode_packets(container, stream):
             for out in resampler.resample(frame):
                 yield out.to_ndarray()
         for out in resampler.resample(None):
             yield out.to_ndarray()
+
+    with container:
+        for chunk in decoded():
+            if drop:
+                cut = min(drop, chunk.shape[1])
+                chunk, drop = chunk[:, cut:], drop - cut
+                if chunk.shape[1] == 0:
+                    continue
+            yield chunk
 
 
 def read_audio_file(path: PathLike) -> Tuple[np.ndarray, int]:
