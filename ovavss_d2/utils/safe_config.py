@@ -146,14 +146,14 @@ def _read_text(file: _File) -> Tuple[Optional[str], str]:
         if os.path.isdir(path):
             return None, "is a folder"
         if not os.access(path, os.R_OK):
-            return None, "cannot be read (permission denied)"
+            return None, "no read permission"
         if os.path.getsize(path) > MAX_BYTES:
             return None, f"larger than {MAX_BYTES // (1 << 20)} MiB"
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_BYTES + 1)
     except OSError as e:
-        return None, f"cannot be read ({e.strerror or type(e).__name__})"
+        return None, f"read error: {e.strerror or type(e).__name__}"
     if len(raw) > MAX_BYTES:
         return None, f"larger than {MAX_BYTES // (1 << 20)} MiB"
     try:
