@@ -236,8 +236,8 @@ def _load(name: str, parent: Optional[_File], chain: List[_File], allow: bool) -
     base = data.pop("_BASE_", None)
     if base is None:
         return data
-    bases = base if isinstance(base, list) else [base]
-    if not bases or not all(isinstance(b, str) and b.strip() for b in bases):
+    bases = base if isinstance(base, list) else [base]  # [] names no base, as in fvcore
+    if not all(isinstance(b, str) and b.strip() for b in bases):
         raise InputError(
             f"{file.shown}: _BASE_ must name a config file (or a list of them), got "
             f"{type(base).__name__} {_shown(base)}"

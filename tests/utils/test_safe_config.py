@@ -237,7 +237,7 @@ def test_missing_base_names_its_includer(tmp_path):
     )
 
 
-@pytest.mark.parametrize("base", ["3", "{A: 1}", "[]", "''"])
+@pytest.mark.parametrize("base", ["3", "{A: 1}", "[a.yaml, 2]", "''"])
 def test_base_must_name_files(base, tmp_path):
     config = _write(tmp_path / "c.yaml", f"_BASE_: {base}\n")
     with pytest.raises(InputError, match="_BASE_ must name a config file"):
