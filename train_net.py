@@ -11,6 +11,7 @@ files are checked before torch and Detectron2 are imported: a bad input gives on
 ``train_net.py: error: <file>: <problem>`` and exit status 2 (docs/RELIABILITY.md).
 """
 
+import copy
 import importlib
 import json
 import logging
@@ -50,6 +51,7 @@ from ovavss_d2.data.samplers import build_resumable_train_loader
 from ovavss_d2.data.vocabulary import dataset_vocabulary
 from ovavss_d2.evaluation import build_evaluator
 from ovavss_d2.solver import build_optimizer
+from ovavss_d2.utils.safe_config import local_copy
 from ovavss_d2.utils.video_io import MediaError
 
 PROG = "train_net.py"
@@ -272,7 +274,9 @@ def load_config(args):
         preflight.InputError: an unknown key, a value of the wrong type or a bad override.
     """
     cfg = get_cfg()
-    preflight.merge_config(cfg, args.config_file, args.opts, "command-line overrides")
+    preflight.merge_config(
+        cfg, args.config_file, args.opts, "command-line overrides", preflight.remote_flag(args)
+    )
     cfg.freeze()
     return cfg
 
@@ -286,7 +290,10 @@ def setup(args):
     cfg = load_config(args)
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         raise preflight.InputError(f"MODEL.DEVICE {cfg.MODEL.DEVICE}: no GPU: add MODEL.DEVICE cpu")
-    default_setup(cfg, args)
+    # default_setup logs the config file's text: give it the cached copy of a remote one.
+    local_args = copy.copy(args)
+    local_args.config_file = local_copy(args.config_file)
+    default_setup(cfg, local_args)
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="ovavss_d2")
     register_from_config(cfg)  # DATASETS.CLASS_LIST / OV_SPLIT / SKIP_BAD_CLIPS take effect
     return cfg

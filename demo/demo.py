@@ -70,6 +70,11 @@ def get_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="model config (default: the out-of-the-box offline model)",
     )
+    parser.add_argument(
+        "--allow-remote-config",
+        action="store_true",
+        help="admit a config or _BASE_ given as a URL (read with YAML's safe loader)",
+    )
     vocab = parser.add_mutually_exclusive_group()
     vocab.add_argument(
         "--vocabulary",
@@ -170,7 +175,7 @@ def check_args(args: argparse.Namespace) -> None:
     Raises:
         preflight.InputError: the first problem found.
     """
-    chain = preflight.read_config_chain(args.config_file)
+    chain = preflight.read_config_chain(args.config_file, preflight.remote_flag(args))
     opts = preflight.parse_opts(args.opts)
     preflight.check_device(str(preflight.config_value(chain, opts, "MODEL.DEVICE")))
     preflight.check_weights(str(preflight.config_value(chain, opts, "MODEL.WEIGHTS") or ""))
@@ -205,7 +210,7 @@ def setup_cfg(args: argparse.Namespace):
     from ovavss_d2.predictor import default_weights
 
     cfg = get_cfg()
-    preflight.merge_config(cfg, args.config_file, args.opts, "--opts")
+    preflight.merge_config(cfg, args.config_file, args.opts, "--opts", preflight.remote_flag(args))
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         raise preflight.InputError(
             f"MODEL.DEVICE {cfg.MODEL.DEVICE}: no GPU is available: add --opts MODEL.DEVICE cpu"

@@ -10,8 +10,9 @@
   another shape) is compared with ``MODEL.CHECKPOINT.MAX_UNLOADED_SHARE``; beyond it, loading stops
   with one :class:`CheckpointError` naming the missing and unexpected key groups.
 
-Unreadable files (missing, empty, truncated, corrupt, refused) raise :class:`CheckpointError`, a
-``ValueError`` whose message starts with the file name.
+A ``MODEL.WEIGHTS`` URL is downloaded into the project's cache, under a key of the whole URL
+(:mod:`ovavss_d2.utils.downloads`). Unreadable files (missing, empty, truncated, corrupt, refused)
+raise :class:`CheckpointError`, a ``ValueError`` whose message starts with the file name.
 
 Saving writes a temporary file and renames it (a kill leaves the old file whole), and
 :meth:`OVAVSSCheckpointer.save_weights` writes a weights-only export without naming it in
@@ -30,6 +31,7 @@ from typing import Any, Dict, Iterable, Optional, Tuple
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
+from .utils import downloads
 from .utils.preflight import weights_file_problem
 
 logger = logging.getLogger(__name__)
@@ -177,6 +179,17 @@ class OVAVSSCheckpointer(DetectionCheckpointer):
         """Checkpointer with ``MODEL.CHECKPOINT.MAX_UNLOADED_SHARE`` of ``cfg``."""
         share = cfg.MODEL.CHECKPOINT.MAX_UNLOADED_SHARE
         return cls(model, save_dir, max_unloaded_share=share, **kwargs)
+
+    def load(self, path: str, *args: Any, **kwargs: Any) -> Dict[str, Any]:
+        """``Checkpointer.load``; a URL (http, https, ftp, ``detectron2://``) is read from the
+        project's download cache, keyed by the whole URL (:mod:`ovavss_d2.utils.downloads`),
+        rather than from iopath's cache, keyed by the URL's path."""
+        if path and downloads.is_url(path) and not os.path.isfile(path):
+            try:
+                path = str(downloads.download(path))
+            except downloads.DownloadError as e:
+                raise CheckpointError(str(e)) from None
+        return super().load(path, *args, **kwargs)
 
     def save(self, name: str, **kwargs: Any) -> None:
         """``Checkpointer.save`` (model, checkpointables, ``kwargs``; tags ``last_checkpoint``),

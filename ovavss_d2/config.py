@@ -1,10 +1,41 @@
 """Config keys of ovavss_d2, one function per node in pipeline order: data -> model -> class
 evidence -> inference -> evaluation -> solver. ``add_ovavss_config(cfg)`` adds them all with their
 defaults; each key carries a comment. The TPAVI baseline adds its own keys
-(``ovavss_d2.baselines.tpavi.add_tpavi_config``)."""
+(``ovavss_d2.baselines.tpavi.add_tpavi_config``).
+
+:func:`get_cfg` returns a :class:`SafeCfgNode`: its ``merge_from_file`` reads the file chain with
+:mod:`ovavss_d2.utils.safe_config` (local files, YAML's safe loader) instead of Detectron2's reader,
+which downloads URL bases and falls back to ``yaml.unsafe_load``."""
 
 from detectron2.config import CfgNode as CN
 from detectron2.projects.deeplab import add_deeplab_config
+
+from .utils import safe_config
+
+
+class SafeCfgNode(CN):
+    """Detectron2's ``CfgNode`` whose files are read by :mod:`ovavss_d2.utils.safe_config`."""
+
+    @classmethod
+    def load_yaml_with_base(cls, filename: str, allow_unsafe: bool = False) -> dict:
+        """The chain of ``filename`` merged (``allow_unsafe`` is ignored: always the safe loader;
+        URLs only when ``$OVAVSS_ALLOW_REMOTE_CONFIG`` allows them)."""
+        return safe_config.load_config_chain(filename)
+
+    def merge_from_file(self, cfg_filename: str, allow_unsafe: bool = False) -> None:
+        """Merge config ``cfg_filename`` (see :func:`safe_config.merge_config_file`)."""
+        safe_config.merge_config_file(self, cfg_filename)
+
+
+def make_safe(cfg: CN) -> CN:
+    """Turn ``cfg`` and its sub-nodes into :class:`SafeCfgNode` in place (keys, renamed and
+    deprecated keys and flags kept); returns ``cfg``."""
+    stack = [cfg]
+    while stack:
+        node = stack.pop()
+        object.__setattr__(node, "__class__", SafeCfgNode)
+        stack.extend(v for v in node.values() if isinstance(v, CN))
+    return cfg
 
 
 def get_cfg() -> CN:
@@ -20,7 +51,7 @@ def get_cfg() -> CN:
     cfg = detectron2_cfg()
     add_ovavss_config(cfg)
     add_tpavi_config(cfg)
-    return cfg
+    return make_safe(cfg)
 
 
 def add_ovavss_config(cfg: CN) -> None:

@@ -24,7 +24,6 @@ from typing import Dict, List
 
 import torch
 import torch.nn.functional as F
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import MetadataCatalog, build_detection_test_loader
 from detectron2.evaluation import inference_on_dataset
 from detectron2.modeling import build_model
@@ -32,6 +31,7 @@ from detectron2.utils.logger import create_small_table, setup_logger
 from torch import nn
 
 from ovavss_d2 import get_cfg
+from ovavss_d2.checkpoint import OVAVSSCheckpointer
 from ovavss_d2.data import build_dataset_mapper
 from ovavss_d2.data.vocabulary import dataset_vocabulary
 from ovavss_d2.evaluation import build_evaluator
@@ -102,7 +102,7 @@ def main() -> None:
             model = AllBackground(num_classes)
         else:
             model = build_model(cfg)
-            DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+            OVAVSSCheckpointer(model, max_unloaded_share=1.0).load(cfg.MODEL.WEIGHTS)
             if name == "random_class":
                 randomise_classes(model, args.seed)
         model.eval()

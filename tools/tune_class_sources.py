@@ -31,13 +31,13 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import build_detection_test_loader
 from detectron2.modeling import build_model
 from detectron2.utils.logger import setup_logger
 from tqdm import tqdm
 
 from ovavss_d2 import get_cfg
+from ovavss_d2.checkpoint import OVAVSSCheckpointer
 from ovavss_d2.data import build_dataset_mapper
 from ovavss_d2.evaluation import build_evaluator, clip_evaluator
 from ovavss_d2.modeling.class_sources import SourceWeights
@@ -246,7 +246,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     logging.getLogger("ovavss_d2.evaluation").setLevel(logging.WARNING)
     os.makedirs(args.output, exist_ok=True)
     model = build_model(cfg).eval()
-    DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    OVAVSSCheckpointer(model, max_unloaded_share=1.0).load(cfg.MODEL.WEIGHTS)
 
     cache = os.path.join(args.output, "evidence.pt")
     if os.path.isfile(cache):

@@ -12,7 +12,7 @@ import contextlib
 import os
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from .train_checks import training_option_problem
 
@@ -30,6 +30,7 @@ __all__ = [
     "check_device",
     "check_input_file",
     "merge_config",
+    "remote_flag",
     "ints_for_float_keys",
     "D2_DEFAULTS",
 ]
@@ -75,6 +76,11 @@ def training_parser(description: str = "") -> argparse.ArgumentParser:
         "tcp://IP_OF_MACHINE_0:PORT",
     )
     parser.add_argument(
+        "--allow-remote-config",
+        action="store_true",
+        help="admit a config or _BASE_ given as a URL (read with YAML's safe loader)",
+    )
+    parser.add_argument(
         "opts",
         default=None,
         nargs=argparse.REMAINDER,
@@ -89,51 +95,17 @@ def _yaml():
     return yaml
 
 
-def read_config_chain(path: str, _seen: Optional[List[str]] = None) -> Dict[str, Any]:
-    """The YAML of ``path`` merged over its ``_BASE_`` chain (values only, no defaults).
+def read_config_chain(path: str, allow_remote: Optional[bool] = None) -> Dict[str, Any]:
+    """The YAML of ``path`` merged over its ``_BASE_`` chain (values only, no defaults), read by
+    :func:`ovavss_d2.utils.safe_config.load_config_chain` (local files and the safe loader only).
 
     Raises:
         InputError: a missing file, a YAML syntax error (with its line), a document that is not a
-            mapping, or a ``_BASE_`` cycle.
+            mapping, a ``_BASE_`` cycle or a refused URL.
     """
-    yaml = _yaml()
-    seen = list(_seen or [])
-    file = Path(path)
-    if not file.is_file():
-        where = f" (the _BASE_ of {seen[-1]})" if seen else ""
-        raise InputError(f"config file '{path}' not found{where}")
-    if str(file.resolve()) in seen:
-        raise InputError(f"{path}: _BASE_ cycle through {seen[-1]}")
-    try:
-        data = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise InputError(f"{path}: malformed YAML{where}: {problem}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a text file (a YAML config was expected)") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: a config is a YAML mapping, got a {type(data).__name__}")
-    base = data.pop("_BASE_", None)
-    if base is None:
-        return data
-    base_path = Path(os.path.expanduser(str(base)))
-    if not base_path.is_absolute():
-        base_path = file.parent / base_path
-    merged = read_config_chain(str(base_path), seen + [str(file.resolve())])
-    _merge(merged, data)
-    return merged
+    from .safe_config import load_config_chain
 
-
-def _merge(into: Dict[str, Any], new: Dict[str, Any]) -> None:
-    for key, value in new.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
-        else:
-            into[key] = value
+    return load_config_chain(path, allow_remote)
 
 
 def parse_opts(opts: Optional[Sequence[str]]) -> Dict[str, str]:
@@ -292,19 +264,29 @@ def ints_for_float_keys():
         yacs.config._check_and_coerce_cfg_value_type = check
 
 
-def merge_config(cfg, config_file: str, opts: Sequence[str], opts_name: str) -> None:
-    """Merge ``config_file`` then ``opts`` into a yacs ``cfg``; a bad key or value raises one
-    :class:`InputError` naming the file, or ``opts_name`` for the overrides. An int is accepted
-    for a float key (:func:`ints_for_float_keys`)."""
+def merge_config(
+    cfg, config_file: str, opts: Sequence[str], opts_name: str, allow_remote: Optional[bool] = None
+) -> None:
+    """Merge ``config_file`` (its chain read by :mod:`ovavss_d2.utils.safe_config`) then ``opts``
+    into a yacs ``cfg``; a bad key or value raises one :class:`InputError` naming the file, or
+    ``opts_name`` for the overrides. An int is accepted for a float key
+    (:func:`ints_for_float_keys`). ``allow_remote``: admit URLs (None: the environment decides)."""
+    from .safe_config import merge_config_file
+
     with ints_for_float_keys():
         try:
-            cfg.merge_from_file(str(config_file))
+            merge_config_file(cfg, str(config_file), allow_remote)
         except (KeyError, ValueError, AssertionError) as e:
             raise InputError(f"{config_file}: {first_line(e)}") from None
         try:
             cfg.merge_from_list(list(opts))
         except (KeyError, ValueError, AssertionError) as e:
             raise InputError(f"{opts_name}: {first_line(e)}") from None
+
+
+def remote_flag(args: argparse.Namespace) -> Optional[bool]:
+    """True with ``--allow-remote-config``, else None (``$OVAVSS_ALLOW_REMOTE_CONFIG`` decides)."""
+    return True if getattr(args, "allow_remote_config", False) else None
 
 
 def check_training_args(args: argparse.Namespace) -> None:
@@ -316,7 +298,7 @@ def check_training_args(args: argparse.Namespace) -> None:
     """
     if not args.config_file:
         raise InputError("--config-file: required (a YAML config under configs/)")
-    chain = read_config_chain(args.config_file)
+    chain = read_config_chain(args.config_file, remote_flag(args))
     opts = parse_opts(args.opts)
     check_device(str(config_value(chain, opts, "MODEL.DEVICE")))
     output_dir = str(config_value(chain, opts, "OUTPUT_DIR"))
