@@ -1,9 +1,9 @@
 """Checks of train_net.py's training and evaluation options, before torch is imported.
 
 Standard library only: ``preflight.check_training_args`` calls :func:`training_option_problem`
-with a getter of config values (config chain and command line), so that a batch of 0 clips, a negative
-iteration count or an ``--eval-only`` with nothing to evaluate ends in one line within a second
-instead of a traceback, a silent no-op or a loader that never yields (docs/RELIABILITY.md).
+with a getter of config values (config chain and command line), so that a batch of 0 clips, a
+negative iteration count or an ``--eval-only`` with nothing to evaluate ends in one line within a
+second instead of a traceback, a silent no-op or a loader that never yields (docs/RELIABILITY.md).
 """
 
 import ast
