@@ -266,6 +266,8 @@ def load_config(args):
     """
     cfg = get_cfg()
     preflight.merge_config(cfg, args.config_file, args.opts, "command-line overrides")
+    if cfg.OUTPUT_DIR.strip():  # '~' expanded, as checked (preflight.output_path)
+        cfg.OUTPUT_DIR = str(preflight.output_path(cfg.OUTPUT_DIR, "OUTPUT_DIR"))
     cfg.freeze()
     return cfg
 
@@ -279,7 +281,12 @@ def setup(args):
     cfg = load_config(args)
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         raise preflight.InputError(f"MODEL.DEVICE {cfg.MODEL.DEVICE}: no GPU: add MODEL.DEVICE cpu")
-    default_setup(cfg, args)
+    try:
+        default_setup(cfg, args)  # creates OUTPUT_DIR, writes config.yaml
+    except OSError as e:  # e.g. below /proc, or a full disk
+        raise preflight.InputError(
+            f"{cfg.OUTPUT_DIR}: OUTPUT_DIR cannot be written: {e.strerror or e}"
+        ) from None
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="ovavss_d2")
     register_from_config(cfg)  # DATASETS.CLASS_LIST / OV_SPLIT / SKIP_BAD_CLIPS take effect
     return cfg
