@@ -9,6 +9,11 @@ frames, the original audio muxed back in), ``<video>_labels/<frame>.png`` (one p
 per segmented frame: 0 background, k the k-th vocabulary class) and ``<video>.json`` (per frame,
 each detected sounding object: class, score, area, box). See docs/GETTING_STARTED.md.
 
+The results are written into ``--output/.<video>.partial-<pid>/`` and moved to their names when
+all are written, replacing an earlier run's; a failed, interrupted (Ctrl-C) or stopped (SIGTERM)
+run leaves nothing. A second run writing the same video's results into the same folder while one
+runs is refused (``ovavss_d2/utils/run_output.py``, docs/RELIABILITY.md "Outputs (issue 18)").
+
 Arguments and files are checked before torch and Detectron2 are imported (the functions of the
 second phase import them), so a bad input gives one line ``demo.py: error: ...`` within a second.
 """
