@@ -152,7 +152,7 @@ class RunOutput:
         self._fd = fd
         previous = _read_pid(fd)
         if previous:  # a released lock is removed: this one's run was killed
-            logger.info(
+            logger.warning(
                 "%s: taking over the lock of demo run pid %s, which ended without releasing it",
                 self.lock_path,
                 previous,
@@ -160,7 +160,7 @@ class RunOutput:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         for stale in self.folder.glob(f".{self.stem}.partial-*"):
-            logger.info("removing %s, the partial results of a run that was killed", stale)
+            logger.warning("removing %s, the partial results of a run that was killed", stale)
             shutil.rmtree(stale, ignore_errors=True)
 
     def begin(self) -> Path:
