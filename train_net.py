@@ -277,6 +277,8 @@ def load_config(args):
     preflight.merge_config(
         cfg, args.config_file, args.opts, "command-line overrides", preflight.remote_flag(args)
     )
+    if cfg.OUTPUT_DIR.strip():  # '~' expanded, as checked (preflight.output_path)
+        cfg.OUTPUT_DIR = str(preflight.output_path(cfg.OUTPUT_DIR, "OUTPUT_DIR"))
     cfg.freeze()
     return cfg
 
@@ -293,7 +295,12 @@ def setup(args):
     # default_setup logs the config file's text: give it the cached copy of a remote one.
     local_args = copy.copy(args)
     local_args.config_file = local_copy(args.config_file)
-    default_setup(cfg, local_args)
+    try:
+        default_setup(cfg, local_args)  # creates OUTPUT_DIR, writes config.yaml
+    except OSError as e:  # e.g. below /proc, or a full disk
+        raise preflight.InputError(
+            f"{cfg.OUTPUT_DIR}: OUTPUT_DIR cannot be written: {e.strerror or e}"
+        ) from None
     setup_logger(output=cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="ovavss_d2")
     register_from_config(cfg)  # DATASETS.CLASS_LIST / OV_SPLIT / SKIP_BAD_CLIPS take effect
     return cfg

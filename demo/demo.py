@@ -13,16 +13,21 @@ Media are read as a player shows them: frames turned upright by the video's rota
 aligned with its frames by the streams' start times, and of several audio tracks the default one
 with sound, else the first with sound (``--audio-track N`` picks another; the log says which).
 
+The results are written into ``--output/.<video>.partial-<pid>/`` and moved to their names when
+all are written, replacing an earlier run's; a failed, interrupted (Ctrl-C) or stopped (SIGTERM)
+run leaves nothing. A second run writing the same video's results into the same folder while one
+runs is refused (``ovavss_d2/utils/run_output.py``, docs/RELIABILITY.md "Outputs (issue 18)").
+
 Arguments and files are checked before torch and Detectron2 are imported (the functions of the
 second phase import them), so a bad input gives one line ``demo.py: error: ...`` within a second.
 """
 
 import argparse
+import errno
 import json
 import logging
 import math
 import os
-import shutil
 import sys
 from collections import deque
 from pathlib import Path
@@ -30,6 +35,7 @@ from typing import Deque, Dict, List, Optional
 
 from ovavss_d2.data.vocabulary import Vocabulary, parse_vocabulary, read_vocabulary_file
 from ovavss_d2.utils import preflight
+from ovavss_d2.utils.run_output import RunOutput, Stopped, sigterm_ignored, stop_on_sigterm
 from ovavss_d2.utils.video_io import (
     MediaError,
     NoAudioTrackError,
@@ -126,7 +132,7 @@ def read_vocabulary(args: argparse.Namespace) -> Optional[Vocabulary]:
 
 def output_paths(args: argparse.Namespace) -> Dict[str, Path]:
     """The files and folder a run writes: overlay video, label folder, JSON."""
-    out, stem = Path(args.output), Path(args.video).stem
+    out, stem = preflight.output_path(args.output), Path(args.video).stem
     return {
         "the overlay video": out / f"{stem}_overlay.mp4",
         "the label folder": out / f"{stem}_labels",
@@ -189,6 +195,7 @@ def check_args(args: argparse.Namespace) -> None:
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise preflight.InputError(f"--confidence-threshold must lie in [0, 1], got {threshold}")
     preflight.check_output_dir(args.output)
+    args.output = str(preflight.output_path(args.output))  # what is written is what was checked
 
 
 def parse_and_check(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -234,7 +241,9 @@ class DemoRun:
             built from ``--config-file`` and ``--opts``.
     """
 
-    def __init__(self, args: argparse.Namespace, predictor=None):
+    def __init__(
+        self, args: argparse.Namespace, predictor=None, output: Optional[RunOutput] = None
+    ):
         from ovavss_d2.predictor import AudioTrack, VideoPredictor
 
         self.args, self.cfg = args, setup_cfg(args)
@@ -254,14 +263,11 @@ class DemoRun:
             raise NoAudioTrackError(
                 f"video '{args.video}' has no audio track: give the audio with --audio PATH"
             ) from None
-        out = Path(args.output)
+        out, stem = preflight.output_path(args.output), Path(args.video).stem
+        # Written below output.staging, moved to these names when all are written (commit()).
+        self.output = output or RunOutput(out, stem)
         self.video_out, self.label_dir, self.json_out = output_paths(args).values()
-        # What this run creates, removed again if it fails.
-        self.created = {
-            "output": not out.exists(),
-            "labels": not self.label_dir.exists(),
-            "video": not self.video_out.exists(),
-        }
+        self.writing: Optional[Path] = None  # the file being written (named if writing fails)
         if predictor is None:
             predictor = VideoPredictor(self.cfg, vocabulary=vocabulary)
         else:
@@ -282,7 +288,9 @@ class DemoRun:
         from ovavss_d2.utils.visualization import render_frame, track_summaries
 
         args, info, predictor = self.args, self.info, self.predictor
-        self.label_dir.mkdir(parents=True, exist_ok=True)
+        staging = self.output.begin()
+        video_out, label_dir = staging / self.video_out.name, staging / self.label_dir.name
+        label_dir.mkdir()
         if args.every_frame:
             out_fps, total = info.fps or 25.0, info.num_frames
         else:
@@ -296,17 +304,22 @@ class DemoRun:
                 pending.append((index, time, frame))
                 yield frame, audio_start
 
+        self.writing = self.video_out
         with VideoWriter(
-            self.video_out,
-            out_fps,
-            audio=open_audio(self.audio_path, track=self.audio.choice.index),
+            video_out, out_fps, audio=open_audio(self.audio_path, track=self.audio.choice.index)
         ) as writer, tqdm(total=total, unit="frame", desc="segmenting", dynamic_ncols=True) as bar:
             for output in predictor.stream_video(frames_and_audio_starts(), self.audio):
                 index, time, frame = pending.popleft()
                 label_file = self.label_dir / f"{index:06d}.png"
+                self.writing = label_file
                 overlay, objects = render_frame(
-                    frame, output["instances"], predictor.class_names, self.threshold, label_file
+                    frame,
+                    output["instances"],
+                    predictor.class_names,
+                    self.threshold,
+                    label_dir / label_file.name,
                 )
+                self.writing = self.video_out
                 writer.write(overlay)
                 self.records.append(
                     {
@@ -336,7 +349,11 @@ class DemoRun:
             "tracks": track_summaries(self.records, predictor.tracks, names, out_fps),
             "frames": self.records,
         }
-        self.json_out.write_text(json.dumps(summary, indent=1))
+        self.writing = self.json_out
+        (staging / self.json_out.name).write_text(json.dumps(summary, indent=1))
+        self.writing = None
+        with sigterm_ignored():  # nearly instant; a SIGTERM now would leave mixed results
+            self.output.commit([self.video_out.name, self.label_dir.name, self.json_out.name])
         return summary
 
     def _decoded(self):
@@ -362,38 +379,55 @@ class DemoRun:
                 decoded,
             )
 
-    def cleanup(self) -> None:
-        """After a failed run: remove what this run created (label folder, partial video, the
-        output folder when it is left empty); earlier results stay."""
-        if self.created["labels"] and self.label_dir.is_dir():
-            shutil.rmtree(self.label_dir)
-        if self.created["video"] and self.video_out.is_file():
-            self.video_out.unlink()
-        out = self.label_dir.parent
-        if self.created["output"] and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
+    def write_error(self, error: OSError) -> str:
+        """One line for an OSError while writing the results (full disk, no permission...)."""
+        name = self.output.final(Path(error.filename)) if error.filename else self.writing
+        problem = error.strerror or str(error)
+        if error.errno == errno.ENOSPC:
+            problem += ": free some space and run again"
+        return f"{name or self.output.folder}: {problem} (this run's results were removed)"
+
+
+def failure_exit(error: BaseException, demo: Optional[DemoRun]):
+    """The exit of a run that failed with ``error``, its results already removed: a one-line
+    message (exit status 1), or the status itself after printing the line (SIGTERM: 143, Ctrl-C:
+    130); None for an error to re-raise."""
+    removed = "this run's partial results were removed"
+    if isinstance(error, (Stopped, KeyboardInterrupt)):
+        how = "stopped by SIGTERM" if isinstance(error, Stopped) else "interrupted (Ctrl-C)"
+        print(f"{PROG}: {how}: {removed}", file=sys.stderr, flush=True)
+        return Stopped.exit_code if isinstance(error, Stopped) else 130
+    if isinstance(error, ValueError):  # MediaError, InputError, CheckpointError
+        return f"{PROG}: error: {error}"
+    if isinstance(error, OSError):
+        if demo is None:  # reading the inputs or the model (FileNotFoundError names the file)
+            return f"{PROG}: error: {error}"
+        return f"{PROG}: error: {demo.write_error(error)}"  # full disk, no permission...
+    return None
 
 
 def main(argv: Optional[List[str]] = None, predictor=None) -> Dict:
     """Run the demo; returns the JSON summary. Input errors exit with a one-line message."""
     args = parse_and_check(argv)
-    from detectron2.utils.logger import setup_logger
+    output = RunOutput(Path(args.output), Path(args.video).stem)
+    demo = None
+    with stop_on_sigterm():  # SIGTERM ends in the same cleanup as Ctrl-C
+        try:
+            output.acquire()  # before the heavy imports: a folder in use is refused at once
+            from detectron2.utils.logger import setup_logger
 
-    setup_logger(name="ovavss_d2")
-    setup_logger(name="detectron2", abbrev_name="d2")
-    setup_logger(name="fvcore")  # which checkpoint loaded, and any keys it lacked
-    try:
-        demo = DemoRun(args, predictor)  # checks every input before any work
-    except (ValueError, FileNotFoundError) as e:  # MediaError, InputError, CheckpointError
-        sys.exit(f"{PROG}: error: {e}")
-    try:
-        summary = demo.run()
-    except (MediaError, preflight.InputError) as e:  # a video that breaks off in the middle
-        demo.cleanup()
-        sys.exit(f"{PROG}: error: {e}")
-    except BaseException:
-        demo.cleanup()
-        raise
+            setup_logger(name="ovavss_d2")
+            setup_logger(name="detectron2", abbrev_name="d2")
+            setup_logger(name="fvcore")  # which checkpoint loaded, and any keys it lacked
+            demo = DemoRun(args, predictor, output)  # checks every input before any work
+            summary = demo.run()
+        except BaseException as e:
+            output.discard()  # earlier results of the same video stay as they were
+            code = failure_exit(e, demo)
+            if code is None:
+                raise
+            sys.exit(code)
+    output.release()
     print(f"overlay video: {summary['overlay_video']}")
     print(f"label maps:    {summary['label_dir']}/")
     print(f"detections:    {demo.json_out}")

@@ -43,6 +43,7 @@ CASES = {
     "corrupt weights": (["MODEL.WEIGHTS", "{dir}/junk.pkl"], "neither a PyTorch checkpoint"),
     "truncated weights": (["MODEL.WEIGHTS", "{dir}/truncated.pth"], "an incomplete zip archive"),
     "output below a file": (["OUTPUT_DIR", "{dir}/a_file/out"], "lies below the file"),
+    "empty output": (["OUTPUT_DIR", ""], "OUTPUT_DIR is empty: give a folder"),
     "resume of a missing checkpoint": (
         ["--resume", "OUTPUT_DIR", "{dir}/resume_out"],
         "{dir}/resume_out/model_0000099.pth: no such file",
@@ -231,3 +232,20 @@ def test_read_only_and_unwritable_output(train_net, tmp_path, monkeypatch):
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(preflight.InputError, match="cannot be written: no write permission on"):
         preflight.check_output_dir(str(tmp_path / "out"), "OUTPUT_DIR")
+
+
+def test_output_dir_tilde_expanded_and_unwritable_one_line(train_net, tmp_path, monkeypatch):
+    """``OUTPUT_DIR ~/run`` means the home folder's run (not ./~/run); a folder that cannot be
+    created (below /proc) is one InputError, which cli() prints as one line."""
+    from ovavss_d2.utils import preflight
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    parse = train_net.get_parser().parse_args
+    args = parse(["--config-file", str(INSTANT_TEST), "OUTPUT_DIR", "~/run"])
+    assert train_net.load_config(args).OUTPUT_DIR == str(tmp_path / "run")
+    if not Path("/proc/self").is_dir():
+        pytest.skip("no /proc")
+    args = parse(["--config-file", str(INSTANT_TEST), "OUTPUT_DIR", "/proc/ovavss_run"])
+    with pytest.raises(preflight.InputError) as info:
+        train_net.setup(args)
+    assert str(info.value).startswith("/proc/ovavss_run: OUTPUT_DIR cannot be written: ")

@@ -27,6 +27,7 @@ __all__ = [
     "weights_file_problem",
     "check_weights",
     "check_output_dir",
+    "output_path",
     "check_device",
     "check_input_file",
     "merge_config",
@@ -180,9 +181,21 @@ def check_weights(path: str) -> None:
         raise InputError(f"{path}: {problem} (MODEL.WEIGHTS)")
 
 
+def output_path(path: str, what: str = "--output") -> Path:
+    """The output folder ``path`` as a shell user means it: ``~`` expanded (also in
+    ``--output=~/x``, which the shell leaves alone). Used both to check and to write.
+
+    Raises:
+        InputError: ``path`` is empty (it would mean the current folder).
+    """
+    if not str(path).strip():
+        raise InputError(f"{what} is empty: give a folder (. for the current one)")
+    return Path(os.path.expanduser(str(path)))
+
+
 def check_output_dir(path: str, what: str = "--output") -> None:
     """Raise :class:`InputError` unless folder ``path`` exists or can be created and written."""
-    target = Path(os.path.expanduser(path)).absolute()
+    target = output_path(path, what).absolute()
     if target.exists() and not target.is_dir():
         raise InputError(f"{path}: {what} exists and is not a folder")
     probe = target
@@ -303,7 +316,7 @@ def check_training_args(args: argparse.Namespace) -> None:
     check_device(str(config_value(chain, opts, "MODEL.DEVICE")))
     output_dir = str(config_value(chain, opts, "OUTPUT_DIR"))
     check_output_dir(output_dir, "OUTPUT_DIR")
-    last = Path(output_dir) / "last_checkpoint"
+    last = output_path(output_dir, "OUTPUT_DIR") / "last_checkpoint"
     problem = training_option_problem(
         lambda key: config_value(chain, opts, key),
         eval_only=args.eval_only,
@@ -316,7 +329,7 @@ def check_training_args(args: argparse.Namespace) -> None:
         name = last.read_text().strip()
         if not name:
             raise InputError(f"{last}: empty (it should name the checkpoint to resume)")
-        check_weights(str(Path(output_dir) / name))
+        check_weights(str(last.parent / name))
     else:
         check_weights(str(config_value(chain, opts, "MODEL.WEIGHTS") or ""))
     if args.num_gpus < 1 or args.num_machines < 1:
