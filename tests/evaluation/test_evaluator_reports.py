@@ -1,7 +1,7 @@
 """The evaluators' JSON reports, config keys, metadata defaults and frame pairing, hand-computed.
 
 Written for the mutants that tests/evaluation left alive (docs/TESTING.md): each test pins a field
-or a setting whose loss the value tests could not see.
+or a setting whose loss the value tests could not see. Also: build_evaluator's pick.
 """
 
 import json
