@@ -1,10 +1,8 @@
 """Clip folders and files linked outside the dataset root (registration, validator) and the dataset
 keys applied by train_net.py."""
 
-import importlib.util
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -63,12 +61,8 @@ def test_link_inside_the_root_is_fine(tmp_path):
 
 
 @pytest.fixture
-def train_net():
-    spec = importlib.util.spec_from_file_location("train_net_ds", ROOT / "train_net.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_net_ds"] = module
-    spec.loader.exec_module(module)
-    return module
+def train_net(load_script):
+    return load_script("train_net.py", "train_net_ds", register=True)
 
 
 def test_train_net_applies_skip_bad_clips(train_net, tmp_path, monkeypatch):
