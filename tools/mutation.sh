@@ -23,14 +23,14 @@ JOBS="${MUTATION_JOBS:-1}"
 TABLE="$(cat <<'EOF'
 metrics|ovavss_d2/evaluation/metrics.py|tests/evaluation|
 evaluators|ovavss_d2/evaluation/avss_evaluation.py ovavss_d2/evaluation/avs_evaluation.py ovavss_d2/evaluation/clip_evaluator.py|tests/evaluation|
-labels|ovavss_d2/data/labels.py ovavss_d2/data/class_lists.py|tests/data/test_label_palette.py tests/data/test_label_boundaries.py tests/data/test_class_list_errors.py|
-audio|ovavss_d2/data/audio.py|tests/data/test_audio_features.py tests/data/test_audio_reference.py|
-format|ovavss_d2/data/datasets/avsbench_format.py|tests/data/test_dataset_format.py tests/data/test_avsbench_writer.py tests/data/test_bad_input.py tests/data/test_avsbench_registration.py|
-ensemble|ovavss_d2/modeling/class_sources/ensemble.py ovavss_d2/modeling/meta_arch/vocabulary.py|tests/modeling/class_sources/test_ensemble_functions.py tests/modeling/class_sources/test_query_scores.py tests/modeling/meta_arch/test_check_vocabulary.py|
+labels|ovavss_d2/data/labels.py ovavss_d2/data/class_lists.py|tests/data/test_labels.py tests/data/test_class_lists.py|
+audio|ovavss_d2/data/audio.py|tests/data/test_audio.py|
+format|ovavss_d2/data/datasets/avsbench_format.py|tests/data/datasets/test_avsbench_format.py tests/data/test_bad_input.py tests/data/datasets/test_avsbench.py tests/data/datasets/test_register_avsbench.py|
+ensemble|ovavss_d2/modeling/class_sources/ensemble.py ovavss_d2/modeling/meta_arch/vocabulary.py|tests/modeling/class_sources/test_ensemble.py tests/modeling/class_sources/test_query_scores.py tests/modeling/meta_arch/test_check_vocabulary.py|
 scoring|ovavss_d2/modeling/class_sources/ensemble.py ovavss_d2/modeling/class_sources/learned.py|tests/modeling/class_sources/test_query_scores.py tests/modeling/class_sources/test_ensemble.py tests/modeling/class_sources/test_learned.py|
 predictor|ovavss_d2/predictor.py|tests/demo/test_predictor.py tests/demo/test_predictor_values.py tests/demo/test_predictor_windows.py tests/modeling/meta_arch/test_check_vocabulary.py|
-matcher|ovavss_d2/modeling/matcher.py|tests/modeling/test_matcher.py tests/modeling/test_losses_edges.py|
-criterion|ovavss_d2/modeling/criterion.py|tests/modeling/test_criterion.py tests/modeling/test_losses_edges.py|
+matcher|ovavss_d2/modeling/matcher.py|tests/modeling/test_matcher.py tests/modeling/test_criterion.py|
+criterion|ovavss_d2/modeling/criterion.py|tests/modeling/test_criterion.py tests/modeling/test_matcher.py|
 EOF
 )"
 

@@ -244,3 +244,16 @@ def test_mapper_fails_naming_the_file(tmp_path):
     os.remove(c / "audio.wav")
     fails(FileNotFoundError, rf"audio file not found: {c / 'audio.wav'}")
     fails(ValueError, "1 label entries", sem_seg_file_names=[None])
+
+
+def test_validator_fails_an_empty_dataset(tmp_path, capsys):
+    from ovavss_d2.data.datasets.avsbench_format import write_metadata
+    from ovavss_d2.data.validate import main
+
+    root = tmp_path / "empty"
+    root.mkdir()
+    write_metadata(root, [])
+    report = validate_dataset(root)
+    assert report.messages("metadata") == [f"{root / 'metadata.csv'}: no clips (no rows)"]
+    assert main([str(root), "--no-audio"]) == 1
+    assert "1 problems (1 metadata)" in capsys.readouterr().out

@@ -1,19 +1,13 @@
-"""Clip folders linked outside the dataset root, the dataset keys applied by train_net.py, and the
-once-per-clip audio-length log line."""
+"""Clip folders and files linked outside the dataset root (registration, validator) and the dataset
+keys applied by train_net.py."""
 
-import importlib.util
-import logging
 import os
 import shutil
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from ovavss_d2.data import audio as audio_module
-from ovavss_d2.data.audio import AudioParams, audio_length_summary, frame_log_mel_patches
 from ovavss_d2.data.datasets import avsbench, register_avsbench
 from ovavss_d2.data.datasets.avsbench_format import DatasetFormatError
 from ovavss_d2.data.validate import validate_dataset
@@ -67,12 +61,8 @@ def test_link_inside_the_root_is_fine(tmp_path):
 
 
 @pytest.fixture
-def train_net():
-    spec = importlib.util.spec_from_file_location("train_net_ds", ROOT / "train_net.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_net_ds"] = module
-    spec.loader.exec_module(module)
-    return module
+def train_net(load_script):
+    return load_script("train_net.py", "train_net_ds", register=True)
 
 
 def test_train_net_applies_skip_bad_clips(train_net, tmp_path, monkeypatch):
@@ -118,30 +108,6 @@ def test_train_net_applies_skip_bad_clips(train_net, tmp_path, monkeypatch):
         register_avsbench.register_all_avsbench(original_root)
         monkeypatch.setattr(register_avsbench, "_ROOT", original_root)
         register_avsbench._reregister_avss_synth(False, False)  # re-registered with the flag too
-
-
-def test_audio_length_logged_once_per_clip(caplog, monkeypatch):
-    monkeypatch.setattr(audio_module, "_LENGTH_LOGGED", set())
-    monkeypatch.setattr(audio_module, "_LENGTH_MISMATCHES", {})
-    params = AudioParams()
-    short = np.zeros(params.sample_rate * 2, dtype=np.float32)  # 2 s for a 5-frame clip
-    audio_module.logger.addHandler(caplog.handler)  # "ovavss_d2" may not propagate (setup_logger)
-    try:
-        with caplog.at_level(logging.DEBUG, logger="ovavss_d2.data.audio"):
-            for _ in range(4):  # the clip loaded 4 times (epochs)
-                frame_log_mel_patches(short, params.sample_rate, 5, params, source="clip_a.wav")
-            frame_log_mel_patches(short, params.sample_rate, 5, params, source="clip_b.wav")
-    finally:
-        audio_module.logger.removeHandler(caplog.handler)
-    records = {id(r): r for r in caplog.records}.values()  # seen by both handlers when propagated
-    infos = [r for r in records if r.levelno == logging.INFO and "padded" in r.getMessage()]
-    assert [r.args[0] for r in infos] == ["clip_a.wav", "clip_b.wav"], [
-        r.getMessage() for r in infos
-    ]
-    assert audio_length_summary() == (
-        "2 clips had audio of another length than their frames (2 zero-padded, 0 truncated)"
-    )
-    assert audio_length_summary() is None  # counted per evaluation / training
 
 
 # -- issue 18: empty datasets, frames / labels / audio outside the root, one-line errors ---------
@@ -197,87 +163,3 @@ def test_file_linked_inside_the_root_is_fine(tmp_path):
     assert validate_dataset(fake.root).ok
     dicts = avsbench.load_avsbench_semantic(fake.root, subsets=("v1s",), splits=("train",))
     assert dicts[0]["file_names"][1] == str(frame)
-
-
-def test_validator_fails_an_empty_dataset(tmp_path, capsys):
-    from ovavss_d2.data.datasets.avsbench_format import write_metadata
-    from ovavss_d2.data.validate import main
-
-    root = tmp_path / "empty"
-    root.mkdir()
-    write_metadata(root, [])
-    report = validate_dataset(root)
-    assert report.messages("metadata") == [f"{root / 'metadata.csv'}: no clips (no rows)"]
-    assert main([str(root), "--no-audio"]) == 1
-    assert "1 problems (1 metadata)" in capsys.readouterr().out
-
-
-def test_dataset_checks_one_line(tmp_path):
-    from ovavss_d2.data.dataset_checks import DatasetError, load_checked, one_line
-
-    fake = make_fake_avsbench(tmp_path / "AVSBench-semantic", clips_per_split=1, subsets=("v1s",))
-    for frame in ("1.jpg", "2.jpg"):
-        (fake.select("v1s", "val")[0].clip_dir / "frames" / frame).unlink()
-    (fake.select("v1s", "val")[0].clip_dir / "audio.wav").unlink()
-    register_avsbench.register_avsbench_dataset(
-        "i18_val", fake.root, subsets=("v1s",), splits=("val",)
-    )
-    register_avsbench.register_avsbench_dataset(
-        "i18_empty", fake.root, subsets=("v2",), splits=("val",)
-    )
-    try:
-        with pytest.raises(DatasetError) as info:
-            load_checked("i18_val", "DATASETS.TEST")
-        message = str(info.value)
-        assert "\n" not in message
-        assert message.startswith("DATASETS.TEST 'i18_val': clip 'fakev1sval000_0' (metadata.csv")
-        assert "frames numbered [0, 3, 4]" in message and "(and 1 more problem)" in message
-        assert f"python -m ovavss_d2.data.validate {fake.root} --class-list" in message
-        with pytest.raises(DatasetError, match="'i18_empty': no clips of split val, subsets v2"):
-            load_checked("i18_empty", "DATASETS.TEST")
-        with pytest.raises(DatasetError, match=r"'i18_vall' is not registered \(did you mean i18"):
-            load_checked("i18_vall", "DATASETS.TEST")
-    finally:
-        for name in ("i18_val", "i18_empty"):
-            DatasetCatalog.remove(name)
-            MetadataCatalog.remove(name)
-    assert one_line(ValueError("3 problems:\n  a\n  b\n  ... and 5 more")) == (
-        "3 problems: a (and 6 more problems)"
-    )
-    # A DataLoader worker's error arrives with the worker's traceback in its message.
-    wrapped = (
-        "Caught DatasetError in DataLoader worker process 0.\nOriginal Traceback (most recent "
-        "call last):\n  File \"x.py\", line 1\nm.DatasetError: clip 'c': f.png: bad\n"
-    )
-    assert str(DatasetError(wrapped)) == "clip 'c': f.png: bad"
-
-
-def test_report_clip_errors():
-    from ovavss_d2.data.dataset_checks import DatasetError, ReportClipErrors
-
-    clip = {"clip_id": "c1", "file_names": ["/d/0.jpg"], "sem_seg_file_names": [None]}
-    clip["audio_file_name"] = "/d/audio.wav"
-
-    def unreadable(d):
-        raise ValueError("/d/audio.wav: cannot read audio (Format not recognised.)")
-
-    def bug(d):
-        raise ValueError("operands could not be broadcast together")
-
-    with pytest.raises(DatasetError) as info:
-        ReportClipErrors(unreadable)(clip)
-    assert str(info.value) == "clip 'c1': /d/audio.wav: cannot read audio (Format not recognised.)"
-    with pytest.raises(ValueError, match="broadcast") as info:
-        ReportClipErrors(bug)(clip)
-    assert not isinstance(info.value, DatasetError)  # not a file's problem: keeps its traceback
-
-
-def test_train_loader_refuses_a_batch_of_zero():
-    from detectron2.config import get_cfg
-
-    from ovavss_d2.data.samplers import build_resumable_train_loader
-
-    cfg = get_cfg()
-    cfg.SOLVER.IMS_PER_BATCH = 0
-    with pytest.raises(ValueError, match="SOLVER.IMS_PER_BATCH 0: must be at least 1"):
-        build_resumable_train_loader(cfg, [{}], lambda d: d)

@@ -15,7 +15,7 @@ import soundfile as sf
 from avss_synth import build_avss_synth, index_media_v2, variant_root
 from avss_synth.clips_v2 import smooth_edges
 from avss_synth.noise import colored_noise, mix_at_snr, scale_to_snr, snr_db
-from avss_synth.pools import assign_pools, background_group, speech_group
+from avss_synth.pools import speech_group
 from avss_synth.variants import parse_variants
 from ovavss_d2.data.class_lists import load_class_list
 
@@ -102,18 +102,6 @@ def test_train_and_test_pools_are_disjoint(v2, media_dirs):
     assert used["train"] and not used["train"] & (used["val"] | used["test"])
     pools_file = json.loads((v2 / "noise_pools.json").read_text())
     assert not set(pools_file["train"]) & set(pools_file["test"])
-
-
-def test_assign_pools_by_hand():
-    pools = assign_pools(["a", "b", "c"])  # 3 groups: one per pool, whatever the hash order
-    assert sorted(len(v) for v in pools.values()) == [1, 1, 1]
-    grouped = assign_pools(["x1", "x2", "y", "z"], group=lambda s: s[0])
-    owner = {i: s for s, items in grouped.items() for i in items}
-    assert owner["x1"] == owner["x2"]
-    assert background_group("opencv-doc/data/aloeL.jpg") == background_group("x/aloeR.png")
-    assert background_group("d/rubberwhale1.png") == "rubberwhale"
-    assert background_group("d/board.jpg") == "board"
-    assert speech_group("a/dog_desc_fr.ogg") == speech_group("a/dog_desc_de.ogg") == "a/dog"
 
 
 def _sha(path: Path) -> str:

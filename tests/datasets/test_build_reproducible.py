@@ -3,7 +3,6 @@ the fingerprint), builds with different worker counts that share a fingerprint, 
 finding modified, missing and extra files, and stems whose bytes do not carry the time of writing.
 Tiny builds on the fake media of conftest.py."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,15 +13,7 @@ from avss_synth import build_avss_synth
 from avss_synth.manifest import MANIFEST, file_hashes, fingerprint, read_manifest, verify
 from avss_synth.variants import write_float_wav
 
-REPO = Path(__file__).resolve().parents[2]
 COUNTS = {"train": 3, "val": 2, "test": 3}
-
-
-def _cli(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "datasets" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _build(root: Path, media_dirs, workers: int) -> Path:
@@ -86,12 +77,12 @@ def test_float_stems_carry_no_timestamp(tmp_path):
     assert sr == 8000 and np.array_equal(back, samples.astype(np.float32))
 
 
-def test_verify_finds_modified_missing_and_extra_files(one_worker, tmp_path, capsys):
+def test_verify_finds_modified_missing_and_extra_files(one_worker, tmp_path, capsys, load_script):
     import shutil
 
     root = tmp_path / "copy"
     shutil.copytree(one_worker, root)  # hard links become copies: the hashes stay the same
-    cli = _cli("prepare_avss_synth")
+    cli = load_script("datasets/prepare_avss_synth.py")
     expected = read_manifest(root)["fingerprint"]
     assert cli.main(["--output", str(root), "--verify"]) == 0
     out = capsys.readouterr().out
@@ -117,12 +108,12 @@ def test_verify_finds_modified_missing_and_extra_files(one_worker, tmp_path, cap
     assert cli.main(["--output", str(tmp_path / "nothing"), "--verify"]) == 2
 
 
-def test_cli_prints_the_fingerprint(media_dirs, tmp_path, capsys):
+def test_cli_prints_the_fingerprint(media_dirs, tmp_path, capsys, load_script):
     out = tmp_path / "cli"
     args = ["--output", str(out), "--train-clips", "1", "--val-clips", "1", "--test-clips", "1"]
     args += ["--size", "40x32", "--sample-rate", "8000", "--workers", "1", "--variants", ""]
     args += ["--stamps-dir", str(media_dirs[0]), "--backgrounds-dir", str(media_dirs[1])]
-    assert _cli("prepare_avss_synth").main(args) == 0
+    assert load_script("datasets/prepare_avss_synth.py").main(args) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == f"fingerprint: {fingerprint(file_hashes(out))[:16]}"
     assert json.loads((out / MANIFEST).read_text())["fingerprint"].startswith(lines[-1][-16:])

@@ -4,7 +4,6 @@ package)."""
 
 import csv
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from avss_synth.media import SOUND_CLASSES, STAMP_CLASSES
 from avss_synth.objects import NUM_FRAMES, ClipPlan, ObjectPlan
 from ovavss_d2.data.class_lists import decode_label_rgb, load_class_list, load_split
 
-REPO = Path(__file__).resolve().parents[2]
 CLASSES = load_class_list("avss_synth.txt")
 SPLIT = load_split("avss_synth_split.json", CLASSES)
 BASE = {CLASSES.names[i] for i in SPLIT["base"]}
@@ -190,7 +188,7 @@ def test_validates(built):
     assert report.num_clips == sum(COUNTS.values())
 
 
-def test_missing_media_and_existing_output(media_dirs, tmp_path, caplog):
+def test_missing_media_and_existing_output(media_dirs, tmp_path, caplog, load_script):
     keys = CLASSES.names[1:]
     with pytest.raises(MediaError, match="setup.sh --media"):
         index_media(keys, tmp_path / "no-stamps")
@@ -199,11 +197,7 @@ def test_missing_media_and_existing_output(media_dirs, tmp_path, caplog):
     with pytest.raises(MediaError, match="lacks the stamp"):
         index_media(keys, empty, media_dirs[1])
 
-    spec = importlib.util.spec_from_file_location(
-        "prepare", REPO / "datasets/prepare_avss_synth.py"
-    )
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_script("datasets/prepare_avss_synth.py", "prepare")
     out = tmp_path / "out"
     args = [
         "--output",

@@ -96,9 +96,8 @@ def test_same_seed_same_files(tmp_path, media, built):
     assert (again / "keep.txt").exists()  # --force removes only the builder's own files
 
 
-def test_manifest_and_verify(built, tmp_path, capsys):
+def test_manifest_and_verify(built, tmp_path, capsys, load_script):
     """The long build's manifest.json lists every file; --verify passes, then finds a change."""
-    import importlib.util
     import shutil
 
     from avss_synth.manifest import read_manifest
@@ -111,11 +110,7 @@ def test_manifest_and_verify(built, tmp_path, capsys):
     )
     assert sorted(manifest["files"]) == files and manifest["generator"] == "avss_synth_long"
     assert manifest["arguments"]["seconds"] == [6, 8]
-    spec = importlib.util.spec_from_file_location(
-        "prepare_long", Path(__file__).resolve().parents[2] / "datasets/prepare_avss_synth_long.py"
-    )
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_script("datasets/prepare_avss_synth_long.py", "prepare_long")
     copy = tmp_path / "copy"
     shutil.copytree(built, copy)
     assert cli.main(["--output", str(copy), "--verify"]) == 0

@@ -1,7 +1,7 @@
 """The evaluators' JSON reports, config keys, metadata defaults and frame pairing, hand-computed.
 
 Written for the mutants that tests/evaluation left alive (docs/TESTING.md): each test pins a field
-or a setting whose loss the value tests could not see.
+or a setting whose loss the value tests could not see. Also: build_evaluator's pick.
 """
 
 import json
@@ -15,7 +15,7 @@ from PIL import Image
 
 from ovavss_d2 import add_ovavss_config
 from ovavss_d2.data.class_lists import palette
-from ovavss_d2.evaluation import AVSBinaryEvaluator, AVSSEvaluator
+from ovavss_d2.evaluation import AVSBinaryEvaluator, AVSSEvaluator, build_evaluator
 
 AVSS_CLASSES = ["background", "cat", "dog", "violin", "tabla"]  # as the datasets fixture's
 
@@ -268,3 +268,15 @@ def test_gt_filter_without_class_names_keeps_background_only(datasets, helpers):
     # Counted: (0, 0) and (0, 1): background IoU 1/2, cat predicted once with no ground truth.
     assert res["IoU-background"] == pytest.approx(50) and res["IoU-cat"] == 0
     assert math.isnan(res["IoU-dog"])
+
+
+def test_build_evaluator_picks_by_evaluator_type(datasets):
+    cfg = get_cfg()
+    add_ovavss_config(cfg)
+    cfg.TEST.AVS.F_SWEEP = True
+    assert isinstance(build_evaluator(cfg, datasets.avss()), AVSSEvaluator)
+    binary = build_evaluator(cfg, datasets.binary())
+    assert isinstance(binary, AVSBinaryEvaluator) and binary._f_sweep
+    other = datasets.avss(evaluator_type="coco")
+    with pytest.raises(NotImplementedError, match="coco"):
+        build_evaluator(cfg, other)

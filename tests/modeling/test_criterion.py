@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ovavss_d2.modeling.criterion import OVAVSSSetCriterion
+from ovavss_d2.modeling.criterion import OVAVSSSetCriterion, dice_loss
 from ovavss_d2.modeling.matcher import HungarianMatcher
 
 K = 3  # training classes
@@ -129,3 +129,100 @@ def test_wrong_number_of_classes():
 def test_unknown_loss_name():
     with pytest.raises(ValueError, match="unknown losses"):
         _criterion(losses=("boxes",))
+
+
+# -- from test_losses_edges.py: Loss and cost functions on inputs where every term matters (from
+# mutation testing, docs/TESTING.md): overlapping masks for dice, empty point sets, clip order in a
+# batch, deep-supervision values and buffers kept out of checkpoints.
+
+
+# sigmoid(log 3) = 3/4, sigmoid(-log 3) = 1/4, sigmoid(0) = 1/2
+L3 = math.log(3.0)
+LOGITS = torch.tensor([[L3, -L3, 0.0], [0.0, L3, L3]])  # (M=2, P=3)
+TARGETS = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+
+
+def test_dice_loss_with_overlap_hand_computed():
+    # row 0: X = (3/4, 1/4, 1/2): 2|XY| = 2 (3/4 + 1/2) = 5/2, |X| + |Y| = 3/2 + 2 = 7/2
+    # row 1: X = (1/2, 3/4, 3/4): 2|XY| = 3, |X| + |Y| = 2 + 2 = 4
+    expected = ((1 - 3.5 / 4.5) + (1 - 4 / 5)) / 2.0
+    assert dice_loss(LOGITS, TARGETS, 2.0).item() == pytest.approx(expected)
+
+
+def _edge_criterion():
+    weights = {"loss_objectness": 2.0, "loss_class": 2.0, "loss_mask": 5.0, "loss_dice": 5.0}
+    return OVAVSSSetCriterion(
+        num_classes=3,
+        matcher=HungarianMatcher(num_points=64),
+        weight_dict=weights,
+        eos_coef=0.1,
+        losses=("objectness", "labels", "masks"),
+        num_points=64,
+    )
+
+
+def _edge_outputs(seed):
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "pred_objectness": torch.randn(2, 3, 2, generator=g),
+        "pred_logits": torch.randn(2, 3, 4, generator=g),
+        "pred_masks": torch.randn(2, 3, 2, 4, 4, generator=g),
+    }
+
+
+def _edge_target(labels):
+    masks = torch.zeros(len(labels), 2, 8, 8, dtype=torch.bool)
+    for i in range(len(labels)):
+        masks[i, :, 2 * i : 2 * i + 4, 1:6] = True
+    return {
+        "labels": torch.tensor(labels, dtype=torch.int64),
+        "masks": masks,
+        "annotated": torch.ones(2, dtype=torch.bool),
+    }
+
+
+def test_mask_losses_read_every_clip_after_an_empty_one():
+    """An empty first clip must not stop the mask losses from reading the second clip."""
+    crit = _edge_criterion()
+    out = _edge_outputs(0)
+    torch.manual_seed(0)
+    both = crit(out, [_edge_target([]), _edge_target([0, 2])])
+    assert both["loss_mask"].item() > 0.05 and both["loss_dice"].item() > 0.05
+    # the same second clip alone (batch of 1): same mask losses (same normaliser: 2 masks)
+    alone = {k: v[1:] for k, v in out.items()}
+    torch.manual_seed(0)
+    single = crit(alone, [_edge_target([0, 2])])
+    assert both["loss_dice"].item() == pytest.approx(single["loss_dice"].item(), rel=1e-5)
+
+
+def test_deep_supervision_values_are_the_losses_of_each_layer():
+    crit = _edge_criterion()
+    out, aux = _edge_outputs(0), _edge_outputs(1)
+    targets = [_edge_target([1]), _edge_target([0, 2])]
+    torch.manual_seed(0)
+    with_aux = crit(dict(out, aux_outputs=[aux]), targets)
+    torch.manual_seed(0)
+    crit(out, targets)  # the main layer draws its random points first
+    aux_alone = crit(aux, targets)
+    for key in ("loss_objectness", "loss_class", "loss_dice"):
+        assert with_aux[f"{key}_0"].item() == pytest.approx(aux_alone[key].item(), rel=1e-5), key
+
+
+def test_criterion_keeps_its_settings_and_no_buffer_in_checkpoints():
+    crit = _edge_criterion()
+    assert crit.weight_dict == {
+        "loss_objectness": 2.0,
+        "loss_class": 2.0,
+        "loss_mask": 5.0,
+        "loss_dice": 5.0,
+    }
+    assert crit.eos_coef == 0.1
+    assert crit.state_dict() == {}  # class weights are rebuilt from the config, never loaded
+    torch.testing.assert_close(crit.objectness_weight, torch.tensor([1.0, 0.1]))
+
+
+def test_wrong_class_count_names_both_counts():
+    out = _edge_outputs(0)
+    out["pred_logits"] = torch.randn(2, 3, 6)  # K+1 = 4 expected
+    with pytest.raises(ValueError, match=r"^pred_logits has 6 classes, the criterion expects "):
+        _edge_criterion()(out, [_edge_target([0]), _edge_target([1])])

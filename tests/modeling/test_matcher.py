@@ -1,6 +1,7 @@
 """HungarianMatcher: cost terms against hand-computed values, assignment against brute force."""
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -131,3 +132,31 @@ def test_pairwise_costs_small_case():
 def test_all_zero_costs_rejected():
     with pytest.raises(ValueError):
         HungarianMatcher(cost_objectness=0, cost_class=0, cost_mask=0, cost_dice=0)
+
+
+# the inputs of test_criterion.py's dice-loss test
+# sigmoid(log 3) = 3/4, sigmoid(-log 3) = 1/4, sigmoid(0) = 1/2
+L3 = math.log(3.0)
+LOGITS = torch.tensor([[L3, -L3, 0.0], [0.0, L3, L3]])  # (M=2, P=3)
+TARGETS = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+
+
+def test_batch_dice_cost_hand_computed():
+    cost = batch_dice_cost(LOGITS, TARGETS[:1])  # (Q=2, N=1)
+    # query 1 against target 0: 2|XY| = 2 (1/2 + 3/4) = 5/2, |X| + |Y| = 2 + 2 = 4
+    torch.testing.assert_close(cost, torch.tensor([[1 - 3.5 / 4.5], [1 - 3.5 / 5]]))
+
+
+def test_sigmoid_ce_cost_of_no_points():
+    cost = batch_sigmoid_ce_cost(torch.zeros(3, 0), torch.zeros(2, 0))
+    assert cost.shape == (3, 2) and not cost.any()
+    one = batch_sigmoid_ce_cost(torch.tensor([[0.0]]), torch.tensor([[1.0]]))  # one point
+    torch.testing.assert_close(one, torch.tensor([[math.log(2.0)]]))
+
+
+def test_matcher_needs_a_nonzero_cost():
+    for costs in [dict(cost_objectness=0, cost_class=0, cost_mask=0, cost_dice=0)]:
+        with pytest.raises(ValueError, match="^HungarianMatcher: all matching costs are 0$"):
+            HungarianMatcher(**costs)
+    HungarianMatcher(cost_objectness=0, cost_class=0, cost_mask=0, cost_dice=1)
+    HungarianMatcher(cost_objectness=0, cost_class=0, cost_mask=1, cost_dice=0)

@@ -11,6 +11,11 @@ from ovavss_d2.modeling.class_sources import (
     combine_evidence,
     foreground_probability,
 )
+from ovavss_d2.modeling.class_sources.ensemble import (
+    embedding_logits,
+    max_over_synonyms,
+    objectness_from_logits,
+)
 
 IS_BASE = torch.tensor([True, True, False])  # 2 base classes, 1 novel
 P_A = torch.tensor([[0.5, 0.25, 0.25], [0.2, 0.2, 0.6]])
@@ -116,3 +121,28 @@ def test_base_bias_lowers_only_base_log_scores_by_its_value():
     # one source at weight 1: softmax(log p - 0.7 * base) by hand for the first query
     by_hand = torch.tensor([0.5 * math.exp(-0.7), 0.3 * math.exp(-0.7), 0.2])
     assert torch.allclose(p_cls[0], by_hand / by_hand.sum())
+
+
+# -- from test_ensemble_functions.py: The shared functions of class_sources/ensemble.py on tiny
+# hand-computed tensors.
+
+
+def test_embedding_logits_and_max_over_synonyms():
+    text = torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[-1.0, 0.0], [0.0, 0.0]]])  # (K=2, S=2, E=2)
+    valid = torch.tensor([[True, True], [True, False]])
+    emb = torch.tensor([[0.0, 2.0]])  # normalised to (0, 1)
+    per_syn = embedding_logits(emb, text, logit_scale=10.0)  # (1, 2, 2)
+    torch.testing.assert_close(per_syn, torch.tensor([[[0.0, 10.0], [0.0, 0.0]]]))
+    torch.testing.assert_close(max_over_synonyms(per_syn, valid), torch.tensor([[10.0, 0.0]]))
+    # the padding synonym of class 1 never wins, even with a higher logit
+    per_syn[0, 1, 1] = 99.0
+    assert max_over_synonyms(per_syn, valid)[0, 1] == 0.0
+    with pytest.raises(ValueError):
+        max_over_synonyms(per_syn, torch.tensor([[True, False], [False, False]]))
+    torch.testing.assert_close(embedding_logits(emb, text[:, 0], 1.0), torch.tensor([[0.0, 0.0]]))
+
+
+def test_objectness():
+    logits = torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0]])
+    obj = objectness_from_logits(logits)
+    torch.testing.assert_close(obj, torch.tensor([0.5, 0.75]))

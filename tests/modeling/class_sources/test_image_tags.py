@@ -5,24 +5,14 @@ import os
 import numpy as np
 import pytest
 import torch
-from detectron2.config import get_cfg
 from tag_source_helpers import HashTextEncoder, load_imagenet_classifier, load_minilm
 
-from ovavss_d2 import add_ovavss_config
 from ovavss_d2.modeling.class_sources.base import CLASS_SOURCE_REGISTRY, ClipQueries
 from ovavss_d2.modeling.class_sources.image_tags import ImageTagsSource, select_queries
 from ovavss_d2.modeling.class_sources.imagenet_classifier import imagenet_categories
 from ovavss_d2.modeling.text_encoder import TextClassifierCache, get_templates
 
 TUXPAINT_STAMPS = "/usr/share/tuxpaint/stamps"
-
-
-@pytest.fixture
-def cfg():
-    c = get_cfg()
-    add_ovavss_config(c)
-    c.MODEL.DEVICE = "cpu"
-    return c
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 import builtins
 import logging
 import os
-import subprocess
-import sys
 
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
@@ -185,51 +183,3 @@ def test_other_class_list(tmp_path, unique_prefix):
         ValueError, match=r"label2idx\.json: label indices do not match the class list"
     ):
         DatasetCatalog.get(other)
-
-
-def test_register_from_config(fake_avsbench, monkeypatch):
-    from detectron2.config import get_cfg
-
-    from ovavss_d2.config import add_ovavss_config
-    from ovavss_d2.data.datasets import register_avsbench as reg
-
-    cfg = get_cfg()
-    add_ovavss_config(cfg)
-    assert reg.register_from_config(cfg) == []  # defaults: nothing to do
-    default_root = reg._ROOT
-    monkeypatch.setattr(reg, "_ROOT", str(fake_avsbench.root.parent))
-    cfg.DATASETS.SKIP_BAD_CLIPS = True
-    names = reg.register_from_config(cfg)
-    assert "avss_v2_train" in names and "avsbench_ov_train_base" in names
-    try:
-        assert len(DatasetCatalog.get("avss_v2_train")) == 2
-    finally:  # give the predefined names back their default registration
-        for name in names:
-            DatasetCatalog.remove(name)
-            MetadataCatalog.remove(name)
-        reg.register_all_avsbench(default_root)  # semantic and binary (S4 / MS3) names
-
-
-def test_import_registers_predefined_names(fake_avsbench):
-    """`ovavss_d2.setup()` registers every predefined name under $DETECTRON2_DATASETS."""
-    code = (
-        "import ovavss_d2\n"
-        "ovavss_d2.setup()\n"
-        "from detectron2.data import DatasetCatalog, MetadataCatalog\n"
-        "names = [n for s in ('v1s', 'v1m', 'v2', 'all') for n in ("
-        "f'avss_{s}_train', f'avss_{s}_val', f'avss_{s}_test')]\n"
-        "names += ['avsbench_ov_train_base', 'avsbench_ov_val', 'avsbench_ov_test']\n"
-        "names += [f'{p}_{s}' for p in ('avs_s4', 'avs_ms3', 'avss_synth', 'avs_synth') "
-        "for s in ('train', 'val', 'test')]\n"
-        "missing = [n for n in names if n not in DatasetCatalog.list()]\n"
-        "assert not missing, missing\n"
-        "print(len(DatasetCatalog.get('avss_v2_train')), len(DatasetCatalog.get('avs_ms3_val')))\n"
-        "print(MetadataCatalog.get('avs_s4_test').evaluator_type,"
-        " MetadataCatalog.get('avss_synth_test').evaluator_type)\n"
-    )
-    env = dict(os.environ, DETECTRON2_DATASETS=str(fake_avsbench.root.parent))
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.split() == ["2", "2", "avs_binary", "avss"]

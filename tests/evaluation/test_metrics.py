@@ -4,11 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from detectron2.config import get_cfg
 
-from ovavss_d2 import add_ovavss_config
-from ovavss_d2.evaluation import AVSBinaryEvaluator, AVSSEvaluator, build_evaluator
-from ovavss_d2.evaluation.clip_evaluator import resize_nearest
 from ovavss_d2.evaluation.metrics import (
     binary_fmeasure,
     binary_jaccard,
@@ -19,6 +15,8 @@ from ovavss_d2.evaluation.metrics import (
     frame_class_scores,
     gzsl_scores,
     harmonic_mean,
+    nanmean_over,
+    sweep_thresholds,
 )
 
 
@@ -87,19 +85,55 @@ def test_fmeasure_curve_hand_computed():
     np.testing.assert_allclose(fmeasure_curve(score, gt, 0.3, 5), expected)
 
 
-def test_resize_nearest_samples_pixel_centres():
-    array = np.arange(16).reshape(4, 4)
-    np.testing.assert_array_equal(resize_nearest(array, 2), [[5, 7], [13, 15]])
-    np.testing.assert_array_equal(resize_nearest(np.array([[1, 2]]), 4), [[1, 1, 2, 2]] * 4)
+# -- from test_metrics_edges.py: Edges of the metric functions that the evaluator tests do not
+# reach (from mutation testing, docs/TESTING.md): value ranges, equal inputs, class subsets, the
+# threshold sweep's ends.
 
 
-def test_build_evaluator_picks_by_evaluator_type(datasets):
-    cfg = get_cfg()
-    add_ovavss_config(cfg)
-    cfg.TEST.AVS.F_SWEEP = True
-    assert isinstance(build_evaluator(cfg, datasets.avss()), AVSSEvaluator)
-    binary = build_evaluator(cfg, datasets.binary())
-    assert isinstance(binary, AVSBinaryEvaluator) and binary._f_sweep
-    other = datasets.avss(evaluator_type="coco")
-    with pytest.raises(NotImplementedError, match="coco"):
-        build_evaluator(cfg, other)
+def test_confusion_matrix_value_checks():
+    label = np.array([[0, 1, 255]])
+    conf = confusion_matrix(label, np.array([[2, 1, 7]]), 3, 255)  # the ignored pixel's 7: unread
+    assert conf.tolist() == [[0, 0, 1], [0, 1, 0], [0, 0, 0]]
+    with pytest.raises(ValueError, match=r"^predicted values outside \[0, 3\)$"):
+        confusion_matrix(label, np.array([[0, 3, 0]]), 3, 255)  # K+1 itself
+    with pytest.raises(ValueError, match=r"^predicted values outside \[0, 3\)$"):
+        confusion_matrix(label, np.array([[-1, 0, 0]]), 3, 255)  # negative, maximum in range
+    with pytest.raises(ValueError, match=r"^label values outside \[0, 3\) and not 255$"):
+        confusion_matrix(np.array([[3, 0, 0]]), np.zeros((1, 3), int), 3, 255)
+    with pytest.raises(ValueError, match=r"^label \(1, 3\) and prediction \(3,\) differ in shape$"):
+        confusion_matrix(label, np.zeros(3, int), 3, 255)
+
+
+def test_harmonic_mean_edges():
+    assert harmonic_mean(0.5, 0.5) == 0.5  # equal means: b - n == 0 must not read as b + n == 0
+    assert harmonic_mean(0.2, 0.6) == pytest.approx(0.3)
+    assert harmonic_mean(0.0, 0.0) == 0.0
+    assert math.isnan(harmonic_mean(float("nan"), 0.5))
+
+
+def test_nanmean_over_subsets():
+    values = np.array([1.0, np.nan, 3.0, 5.0])
+    assert nanmean_over(values) == 3.0
+    assert nanmean_over(values, [1, 2]) == 3.0
+    assert math.isnan(nanmean_over(values, []))  # e.g. a dataset without novel classes
+    assert math.isnan(nanmean_over(values, [1]))
+
+
+def test_frame_averaged_scores_over_a_class_subset():
+    per_class, mean = frame_averaged_scores(np.array([2.0, 1.5, 0.0]), np.array([2, 3, 0]), [1])
+    np.testing.assert_allclose(per_class, [1.0, 0.5, np.nan])
+    assert mean == 0.5  # class 1 only; over every class it would be 0.75
+    _, mean_all = frame_averaged_scores(np.array([2.0, 0.5, 0.0]), np.array([2, 1, 0]))
+    assert mean_all == 0.75
+
+
+def test_threshold_sweep_ends():
+    t = sweep_thresholds(255)
+    assert t.shape == (255,) and t[0] == 0.0 and 1.0 - 1e-9 < t[-1] < 1.0
+    gt = np.array([True, True, False])
+    # a score of exactly 1 is foreground at every threshold, the last one included
+    curve = fmeasure_curve(np.array([1.0, 1.0, 0.0]), gt, 0.3)
+    assert curve.shape == (255,)  # AVSBench's 255 thresholds by default
+    np.testing.assert_allclose(curve[1:], 1.0)
+    # at threshold 0 a score of 0 is foreground too (score >= t): P = 2/3, R = 1
+    assert curve[0] == pytest.approx(1.3 * (2 / 3) / (0.3 * (2 / 3) + 1))

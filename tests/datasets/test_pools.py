@@ -11,7 +11,14 @@ from PIL import Image
 import avss_synth.media as media_module
 import avss_synth.pools as pools_module
 from avss_synth.media import OPENCV_BACKGROUNDS, OPENCV_EXAMPLES_DIR, SKIMAGE_BACKGROUNDS
-from avss_synth.pools import EXTRA_OPENCV_BACKGROUNDS, EXTRA_SKIMAGE_BACKGROUNDS, index_media_v2
+from avss_synth.pools import (
+    EXTRA_OPENCV_BACKGROUNDS,
+    EXTRA_SKIMAGE_BACKGROUNDS,
+    assign_pools,
+    background_group,
+    index_media_v2,
+    speech_group,
+)
 from ovavss_d2.data.class_lists import load_class_list
 
 KEYS = list(load_class_list("avss_synth.txt").names[1:])
@@ -77,3 +84,15 @@ def test_default_backgrounds_are_pooled_per_scene(background_pools):
         assert len(splits) == 1, f"scene {scene} is split across pools: " + ", ".join(
             f"{p} -> {owner[p]}" for p in photos
         )
+
+
+def test_assign_pools_by_hand():
+    pools = assign_pools(["a", "b", "c"])  # 3 groups: one per pool, whatever the hash order
+    assert sorted(len(v) for v in pools.values()) == [1, 1, 1]
+    grouped = assign_pools(["x1", "x2", "y", "z"], group=lambda s: s[0])
+    owner = {i: s for s, items in grouped.items() for i in items}
+    assert owner["x1"] == owner["x2"]
+    assert background_group("opencv-doc/data/aloeL.jpg") == background_group("x/aloeR.png")
+    assert background_group("d/rubberwhale1.png") == "rubberwhale"
+    assert background_group("d/board.jpg") == "board"
+    assert speech_group("a/dog_desc_fr.ogg") == speech_group("a/dog_desc_de.ogg") == "a/dog"
