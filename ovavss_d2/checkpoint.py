@@ -196,16 +196,31 @@ def _broken_tensor_problem(weights: Dict[str, Any], model_state: Dict[str, torch
 
 
 def untrained_problem(model: torch.nn.Module, loaded_keys: Set[str], weights: str) -> str:
-    """Why ``model`` is untrained ('' when it is not): it has trainable parameters and none of
-    them was loaded (``loaded_keys``: the state-dict keys a checkpointer filled). Frozen encoders
-    that load their own pretrained weights (``requires_grad`` False) do not count."""
+    """Why ``model`` is untrained ('' when it is not).
+
+    Untrained: it has trainable parameters and none of them was loaded (``loaded_keys``: the
+    state-dict keys a checkpointer filled), or a top-level module with trainable parameters got
+    none of its own (backbone-only weights: the decoders keep their random initialisation).
+    Frozen encoders that load their own pretrained weights (``requires_grad`` False) do not count.
+    """
     trainable = [name for name, p in model.named_parameters() if p.requires_grad]
-    if not trainable or loaded_keys.intersection(trainable):
+    if not trainable:
         return ""
-    what = f"MODEL.WEIGHTS '{weights}' loads none of" if weights else "MODEL.WEIGHTS is empty:"
+    if not loaded_keys.intersection(trainable):
+        what = f"MODEL.WEIGHTS '{weights}' loads none of" if weights else "MODEL.WEIGHTS is empty:"
+        return (
+            f"{what} the model's {len(trainable)} trainable parameter tensors "
+            f"({_summarise(trainable, limit=3)}), which keep their random initialisation"
+        )
+    modules: Dict[str, list] = {}
+    for name in trainable:
+        modules.setdefault(name.split(".")[0], []).append(name in loaded_keys)
+    untouched = [f"{m} ({len(v)})" for m, v in modules.items() if not any(v)]
+    if not untouched:
+        return ""
     return (
-        f"{what} the model's {len(trainable)} trained parameter tensors "
-        f"({_summarise(trainable, limit=3)}), which keep their random initialisation"
+        f"MODEL.WEIGHTS '{weights}' loads none of the trainable parameter tensors of "
+        f"{', '.join(untouched)}, which keep their random initialisation"
     )
 
 

@@ -181,6 +181,25 @@ def test_predictor_refuses_weights_that_fill_no_trained_parameter(tiny_cfg, pred
         VideoPredictor(cfg)
 
 
+def test_predictor_refuses_backbone_only_weights(tiny_cfg, predictor, tmp_path):
+    """Weights for one top-level module only (an ImageNet backbone): the rest stays random."""
+    trainable = [n for n, p in predictor.model.named_parameters() if p.requires_grad]
+    first = trainable[0].split(".")[0]
+    state = {k: v for k, v in predictor.model.state_dict().items() if k.startswith(first + ".")}
+    path = tmp_path / "one_module.pth"
+    torch.save({"model": state}, path)
+    cfg = tiny_cfg.clone()
+    cfg.MODEL.ALLOW_UNTRAINED = False
+    cfg.MODEL.CHECKPOINT.MAX_UNLOADED_SHARE = 1.0
+    cfg.MODEL.WEIGHTS = str(path)
+    with pytest.raises(UntrainedModelError) as info:
+        VideoPredictor(cfg)
+    text = str(info.value)
+    assert text.startswith(f"MODEL.WEIGHTS '{path}' loads none of the trainable parameter tensors")
+    others = {n.split(".")[0] for n in trainable} - {first}
+    assert others and all(f"{m} (" in text for m in others) and f"{first} (" not in text
+
+
 def test_predictor_allows_an_untrained_model_when_told(tiny_cfg, caplog):
     cfg = tiny_cfg.clone()
     cfg.MODEL.ALLOW_UNTRAINED = True
