@@ -37,7 +37,12 @@ from detectron2.utils.logger import setup_logger
 from torch.nn.parallel import DistributedDataParallel
 
 from ovavss_d2 import get_cfg
-from ovavss_d2.checkpoint import CheckpointError, OVAVSSCheckpointer, find_resumable_checkpoint
+from ovavss_d2.checkpoint import (
+    CheckpointError,
+    OVAVSSCheckpointer,
+    find_resumable_checkpoint,
+    load_for_inference,
+)
 from ovavss_d2.data import build_dataset_mapper
 from ovavss_d2.data.audio import audio_length_summary
 from ovavss_d2.data.dataset_checks import (
@@ -334,9 +339,8 @@ def main(args):
     quiet_training_traceback()  # a clip's unreadable file: the one line only
     if args.eval_only:
         model = Trainer.build_model(cfg)
-        OVAVSSCheckpointer.from_config(cfg, model, cfg.OUTPUT_DIR).resume_or_load(
-            cfg.MODEL.WEIGHTS, resume=args.resume
-        )
+        # refuses a model left untrained (MODEL.ALLOW_UNTRAINED True runs it)
+        load_for_inference(cfg, model, cfg.OUTPUT_DIR, resume=args.resume, source=args.config_file)
         res = Trainer.test(cfg, model)
         if comm.is_main_process():
             verify_results(cfg, res)

@@ -113,6 +113,12 @@ def get_parser() -> argparse.ArgumentParser:
         "steadier and T/stride times the cost)",
     )
     parser.add_argument(
+        "--allow-untrained",
+        action="store_true",
+        help="run a model whose trained parts keep their random initialisation (no MODEL.WEIGHTS)"
+        ": it segments nothing useful (MODEL.ALLOW_UNTRAINED True)",
+    )
+    parser.add_argument(
         "--opts",
         default=[],
         nargs=argparse.REMAINDER,
@@ -209,12 +215,11 @@ def parse_and_check(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def setup_cfg(args: argparse.Namespace):
-    """Config from ``--config-file`` and ``--opts``; the default checkpoint when none is given."""
+    """Config from ``--config-file``, ``--opts`` and the flags."""
     import torch
 
     from ovavss_d2 import get_cfg
     from ovavss_d2.data.datasets import register_from_config
-    from ovavss_d2.predictor import default_weights
 
     cfg = get_cfg()
     preflight.merge_config(cfg, args.config_file, args.opts, "--opts", preflight.remote_flag(args))
@@ -222,7 +227,8 @@ def setup_cfg(args: argparse.Namespace):
         raise preflight.InputError(
             f"MODEL.DEVICE {cfg.MODEL.DEVICE}: no GPU is available: add --opts MODEL.DEVICE cpu"
         )
-    cfg.MODEL.WEIGHTS = cfg.MODEL.WEIGHTS or str(default_weights(args.config_file) or "")
+    if args.allow_untrained:
+        cfg.MODEL.ALLOW_UNTRAINED = True
     if args.confidence_threshold is not None:
         cfg.MODEL.OVAVSS.TEST.SCORE_THRESHOLD = args.confidence_threshold
     if args.stride is not None:
@@ -244,6 +250,7 @@ class DemoRun:
     def __init__(
         self, args: argparse.Namespace, predictor=None, output: Optional[RunOutput] = None
     ):
+        from ovavss_d2.checkpoint import UntrainedModelError
         from ovavss_d2.predictor import AudioTrack, VideoPredictor
 
         self.args, self.cfg = args, setup_cfg(args)
@@ -269,7 +276,10 @@ class DemoRun:
         self.video_out, self.label_dir, self.json_out = output_paths(args).values()
         self.writing: Optional[Path] = None  # the file being written (named if writing fails)
         if predictor is None:
-            predictor = VideoPredictor(self.cfg, vocabulary=vocabulary)
+            try:
+                predictor = VideoPredictor(self.cfg, vocabulary=vocabulary)
+            except UntrainedModelError as e:
+                raise UntrainedModelError(e.problem, args.config_file, "add --allow-untrained")
         else:
             if vocabulary is not None:
                 predictor.set_vocabulary(vocabulary)

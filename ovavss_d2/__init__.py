@@ -25,6 +25,7 @@ REGISTERING_MODULES = (
     "ovavss_d2.baselines",  # the baselines' meta-architectures (TPAVIAVS)
     "ovavss_d2.modeling",  # backbones, encoders, decoders, meta-architectures
     "ovavss_d2.evaluation",  # the evaluators (build_evaluator)
+    "ovavss_d2.model_zoo.path_handler",  # ovavss_d2:// paths with Detectron2's PathManager
 )
 
 

@@ -5,14 +5,23 @@
 - ``.pkl`` files (Detectron2 / Mask2Former model-zoo format) are read by :class:`SafeUnpickler`,
   which admits only dicts, lists, tuples, strings, numbers and NumPy arrays;
 - ``.pth`` files are read with ``torch.load(..., weights_only=True)`` (explicit, whatever the
-  installed torch's default);
+  installed torch's default), after the CRC of every member of a zip-format file is checked
+  (``torch.load`` does not: a flipped byte would load as a wrong weight);
+- a floating tensor with NaN or infinite values, or an all-zero tensor where the model's own is
+  not all zero (a blanked file), stops loading with an error naming the tensor;
 - after loading, the share of parameter elements left unloaded (missing from the file or of
   another shape) is compared with ``MODEL.CHECKPOINT.MAX_UNLOADED_SHARE``; beyond it, loading stops
   with one :class:`CheckpointError` naming the missing and unexpected key groups.
 
 A ``MODEL.WEIGHTS`` URL is downloaded into the project's cache, under a key of the whole URL
-(:mod:`ovavss_d2.utils.downloads`). Unreadable files (missing, empty, truncated, corrupt, refused)
-raise :class:`CheckpointError`, a ``ValueError`` whose message starts with the file name.
+(:mod:`ovavss_d2.utils.downloads`); ``ovavss_d2://`` URLs (the model zoo,
+:mod:`ovavss_d2.model_zoo`) resolve to files inside the package. Unreadable files (missing, empty,
+truncated, corrupt, refused) raise :class:`CheckpointError`, a ``ValueError`` whose message starts
+with the file name.
+
+For inference, :func:`load_for_inference` loads ``MODEL.WEIGHTS`` and refuses, with
+:class:`UntrainedModelError`, a model whose trainable parameters all keep their initial values
+(nothing loaded into them), unless ``MODEL.ALLOW_UNTRAINED`` is True.
 
 Saving writes a temporary file and renames it (a kill leaves the old file whole), and
 :meth:`OVAVSSCheckpointer.save_weights` writes a weights-only export without naming it in
@@ -26,11 +35,13 @@ import os
 import pickle
 import zipfile
 from collections import Counter
-from typing import Any, Dict, Iterable, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional, Set, Tuple
 
+import numpy as np
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
+from .model_zoo import path_handler  # noqa: F401  (registers ovavss_d2:// with PathManager)
 from .utils import downloads
 from .utils.preflight import weights_file_problem
 
@@ -38,8 +49,11 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "CheckpointError",
+    "UntrainedModelError",
     "SafeUnpickler",
     "OVAVSSCheckpointer",
+    "load_for_inference",
+    "zip_crc_problem",
     "safe_pickle_load",
     "training_iteration",
     "find_resumable_checkpoint",
@@ -65,6 +79,23 @@ _ALLOWED_GLOBALS = {
 
 class CheckpointError(ValueError):
     """A weights file that cannot be used; the message starts with the file name."""
+
+
+class UntrainedModelError(CheckpointError):
+    """Inference with a model whose trainable parameters all keep their initial values.
+
+    Attributes:
+        problem: what is wrong, without the config file or the way to override it.
+    """
+
+    def __init__(self, problem: str, source: str = "", override: str = ""):
+        self.problem = problem
+        override = override or "set MODEL.ALLOW_UNTRAINED True"
+        prefix = f"{source}: " if source else ""
+        super().__init__(
+            f"{prefix}{problem}: it would segment nothing. Give MODEL.WEIGHTS a trained "
+            f"checkpoint, or {override} to run it untrained"
+        )
 
 
 class SafeUnpickler(pickle.Unpickler):
@@ -97,6 +128,103 @@ def _summarise(keys: Iterable[str], limit: int = 6) -> str:
     if len(groups) > limit:
         parts.append(f"... {len(groups) - limit} more groups")
     return ", ".join(parts) if parts else "none"
+
+
+def zip_crc_problem(path: str) -> Optional[str]:
+    """For a zip-format file (PyTorch's format since 1.6): the first member whose data does not
+    match its CRC, as a message; None for a sound zip or a file of another format."""
+    with open(path, "rb") as f:
+        if f.read(2) != b"PK":
+            return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        # a compressed member that does not decompress (torch's are stored, not compressed)
+        return f"a damaged zip archive ({type(e).__name__}: {e}); truncated or corrupt copy?"
+    if bad is None:
+        return None
+    return f"member '{bad}' fails its CRC check: the file was damaged (re-download or copy it)"
+
+
+def _as_float_tensor(value: Any) -> Optional[torch.Tensor]:
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return torch.from_numpy(value)
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value
+    return None
+
+
+def _broken_tensor_problem(weights: Dict[str, Any], model_state: Dict[str, torch.Tensor]) -> str:
+    """Why the tensors of a checkpoint's model part cannot be used, or ''.
+
+    A floating tensor with NaN or infinite values; an all-zero tensor (of more than one element)
+    whose counterpart in the model (same name and shape) is not all zero: a blanked file. Tensors
+    that are zero by design (most biases, zero-initialised layers) are zero in the model too.
+    """
+    not_finite, zero = [], []
+    for name, value in weights.items():
+        tensor = _as_float_tensor(value)
+        if tensor is None or tensor.numel() == 0:
+            continue
+        finite = torch.isfinite(tensor)
+        if not bool(finite.all()):
+            nan = int(torch.isnan(tensor).sum())
+            not_finite.append((name, nan, int((~finite).sum()) - nan, tensor.numel()))
+            continue
+        own = model_state.get(name)
+        if (
+            tensor.numel() > 1
+            and own is not None
+            and own.is_floating_point()
+            and tuple(own.shape) == tuple(tensor.shape)
+            and not bool(tensor.any())
+            and bool(own.any())
+        ):
+            zero.append(name)
+    if not_finite:
+        name, nan, inf, numel = not_finite[0]
+        more = f" (and {len(not_finite) - 1} more tensors)" if len(not_finite) > 1 else ""
+        return (
+            f"tensor '{name}' holds {nan} NaN and {inf} infinite values of {numel}{more}: "
+            "the weights of a diverged run or a damaged file"
+        )
+    if zero:
+        more = f" (and {len(zero) - 1} more tensors)" if len(zero) > 1 else ""
+        return (
+            f"tensor '{zero[0]}' is all zeros{more}, where the model's own values are not: "
+            "a blanked or broken checkpoint"
+        )
+    return ""
+
+
+def untrained_problem(model: torch.nn.Module, loaded_keys: Set[str], weights: str) -> str:
+    """Why ``model`` is untrained ('' when it is not).
+
+    Untrained: it has trainable parameters and none of them was loaded (``loaded_keys``: the
+    state-dict keys a checkpointer filled), or a top-level module with trainable parameters got
+    none of its own (backbone-only weights: the decoders keep their random initialisation).
+    Frozen encoders that load their own pretrained weights (``requires_grad`` False) do not count.
+    """
+    trainable = [name for name, p in model.named_parameters() if p.requires_grad]
+    if not trainable:
+        return ""
+    if not loaded_keys.intersection(trainable):
+        what = f"MODEL.WEIGHTS '{weights}' loads none of" if weights else "MODEL.WEIGHTS is empty:"
+        return (
+            f"{what} the model's {len(trainable)} trainable parameter tensors "
+            f"({_summarise(trainable, limit=3)}), which keep their random initialisation"
+        )
+    modules: Dict[str, list] = {}
+    for name in trainable:
+        modules.setdefault(name.split(".")[0], []).append(name in loaded_keys)
+    untouched = [f"{m} ({len(v)})" for m, v in modules.items() if not any(v)]
+    if not untouched:
+        return ""
+    return (
+        f"MODEL.WEIGHTS '{weights}' loads none of the trainable parameter tensors of "
+        f"{', '.join(untouched)}, which keep their random initialisation"
+    )
 
 
 def training_iteration(path: str) -> Optional[int]:
@@ -173,6 +301,8 @@ class OVAVSSCheckpointer(DetectionCheckpointer):
             )
         self.max_unloaded_share = float(max_unloaded_share)
         self._current_file = ""
+        # State-dict keys of the model filled by the files loaded so far.
+        self.loaded_keys: Set[str] = set()
 
     @classmethod
     def from_config(cls, cfg, model, save_dir: str = "", **kwargs) -> "OVAVSSCheckpointer":
@@ -226,6 +356,10 @@ class OVAVSSCheckpointer(DetectionCheckpointer):
         problem = weights_file_problem(filename)
         if problem is not None:
             raise CheckpointError(f"{filename}: {problem}")
+        if not filename.endswith(".pkl"):
+            problem = zip_crc_problem(filename)
+            if problem is not None:
+                raise CheckpointError(f"{filename}: {problem}")
         if filename.endswith(".pkl"):
             try:
                 with open(filename, "rb") as f:
@@ -270,12 +404,18 @@ class OVAVSSCheckpointer(DetectionCheckpointer):
         return loaded
 
     def _load_model(self, checkpoint: Any):
-        expected = {k: v.numel() for k, v in self.model.state_dict().items()}
+        own = self.model.state_dict()
+        expected = {k: v.numel() for k, v in own.items()}
+        if isinstance(checkpoint.get("model"), dict):
+            problem = _broken_tensor_problem(checkpoint["model"], own)
+            if problem:
+                raise CheckpointError(f"{self._current_file}: {problem}")
         incompatible = super()._load_model(checkpoint)
         if incompatible is None:
             return incompatible
         wrong_shape = {k for k, *_ in incompatible.incorrect_shapes}
         missing = set(incompatible.missing_keys) | wrong_shape
+        self.loaded_keys |= {k for k in expected if k not in missing}
         unloaded = [k for k in expected if k in missing and k not in ("pixel_mean", "pixel_std")]
         total = sum(expected.values()) or 1
         share = sum(expected[k] for k in unloaded) / total
@@ -292,3 +432,31 @@ class OVAVSSCheckpointer(DetectionCheckpointer):
         if unloaded:
             logger.info("%.1f%% of the parameters were not in %s", 100 * share, self._current_file)
         return incompatible
+
+
+def load_for_inference(
+    cfg, model, save_dir: str = "", *, resume: bool = False, source: str = "", override: str = ""
+) -> OVAVSSCheckpointer:
+    """Load ``MODEL.WEIGHTS`` (or, with ``resume``, the last checkpoint of ``save_dir``) into
+    ``model`` for inference, and refuse a model left untrained.
+
+    Args:
+        source: the config file, named at the start of the error.
+        override: how the caller's user allows an untrained model (default "set
+            MODEL.ALLOW_UNTRAINED True").
+
+    Raises:
+        CheckpointError: a file that cannot be used.
+        UntrainedModelError: no trainable parameter was loaded and ``MODEL.ALLOW_UNTRAINED`` is
+            False.
+    """
+    checkpointer = OVAVSSCheckpointer.from_config(cfg, model, save_dir)
+    weights = str(cfg.MODEL.WEIGHTS or "")
+    if weights or resume:
+        checkpointer.resume_or_load(weights, resume=resume)
+    problem = untrained_problem(model, checkpointer.loaded_keys, weights)
+    if problem:
+        if not cfg.MODEL.ALLOW_UNTRAINED:
+            raise UntrainedModelError(problem, source, override)
+        logger.warning("%s (MODEL.ALLOW_UNTRAINED True: running it anyway)", problem)
+    return checkpointer

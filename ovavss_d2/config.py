@@ -313,6 +313,10 @@ def _add_checkpoint_config(cfg: CN) -> None:
     # Parts built from their own packages (a frozen audio encoder) are not counted. 0.0: every
     # parameter must load; 1.0: allow partial loading, e.g. fine-tuning from backbone-only weights.
     cfg.MODEL.CHECKPOINT.MAX_UNLOADED_SHARE = 0.0
+    # Inference (demo, VideoPredictor, train_net.py --eval-only) with a model whose trainable
+    # parameters all keep their initial values (MODEL.WEIGHTS empty, or a file that fills none of
+    # them) stops with an error; True runs it anyway (tests, timing, debugging).
+    cfg.MODEL.ALLOW_UNTRAINED = False
 
 
 def _add_text_encoder_config(cfg: CN) -> None:

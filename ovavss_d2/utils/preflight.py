@@ -173,7 +173,15 @@ def weights_file_problem(path: str) -> Optional[str]:
 
 
 def check_weights(path: str) -> None:
-    """Raise :class:`InputError` for a local weights file that cannot be read (URLs pass)."""
+    """Raise :class:`InputError` for a local weights file that cannot be read, or a model-zoo URL
+    (``ovavss_d2://``) naming no file of the package (other URLs pass)."""
+    from ovavss_d2 import model_zoo  # light: no torch
+
+    if path.startswith(model_zoo.PREFIX):
+        try:
+            path = str(model_zoo.resolve(path))
+        except model_zoo.ModelZooError as e:
+            raise InputError(f"{e} (MODEL.WEIGHTS)") from None
     if not path or "://" in path:
         return
     problem = weights_file_problem(os.path.expanduser(path))

@@ -59,11 +59,13 @@ def make_video():
 
 @pytest.fixture(scope="session")
 def tiny_config_file(tmp_path_factory) -> Path:
-    """The instant-test config at 64-pixel test size with single-template prompts."""
+    """The instant-test config at 64-pixel test size with single-template prompts, its random
+    initialisation allowed at inference (MODEL.ALLOW_UNTRAINED)."""
     path = tmp_path_factory.mktemp("cfg") / "tiny.yaml"
     path.write_text(
         f"_BASE_: {INSTANT_CONFIG}\n"
-        "MODEL:\n  TEXT_ENCODER:\n    TEMPLATES: single\n  OVAVSS:\n    TEST:\n      TOP_K: 3\n"
+        "MODEL:\n  ALLOW_UNTRAINED: True\n"
+        "  TEXT_ENCODER:\n    TEMPLATES: single\n  OVAVSS:\n    TEST:\n      TOP_K: 3\n"
         "INPUT:\n  MIN_SIZE_TEST: 64\n  MAX_SIZE_TEST: 96\n  SAMPLING_FRAME_NUM: 3\n"
     )
     return path

@@ -4,12 +4,15 @@ import numpy as np
 import pytest
 import torch
 
+from ovavss_d2 import model_zoo
 from ovavss_d2.predictor import DEFAULT_WEIGHTS, VideoPredictor, get_default_cfg
 
 
 def test_default_model_loads_its_checkpoint_and_runs():
     cfg = get_default_cfg()
-    assert cfg.MODEL.WEIGHTS == str(DEFAULT_WEIGHTS)
+    # the config names the packaged checkpoint by URL (issue 18: copies of it keep their weights)
+    assert cfg.MODEL.WEIGHTS == "ovavss_d2://model_zoo/ovavss_effnet_yamnet_minilm.pth"
+    assert model_zoo.resolve(cfg.MODEL.WEIGHTS) == DEFAULT_WEIGHTS and DEFAULT_WEIGHTS.is_file()
     predictor = VideoPredictor(cfg, vocabulary=["dog", "violin"])
     saved = torch.load(DEFAULT_WEIGHTS, map_location="cpu")["model"]
     state = predictor.model.state_dict()

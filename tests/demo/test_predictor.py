@@ -75,11 +75,13 @@ def test_loads_model_weights(predictor, tiny_cfg, tmp_path):
         torch.testing.assert_close(loaded[key], value)
 
 
-def test_default_weights_belong_to_the_default_config(tmp_path, monkeypatch):
+def test_default_config_names_the_packaged_weights(tmp_path, monkeypatch):
+    from ovavss_d2 import model_zoo
     from ovavss_d2 import predictor as module
 
-    assert module.DEFAULT_CONFIG_FILE.is_file()
-    assert module.default_weights(tmp_path / "other.yaml") is None
-    monkeypatch.setattr(module, "DEFAULT_WEIGHTS", tmp_path / "missing.pth")
-    with pytest.raises(FileNotFoundError, match="missing.pth' is missing"):
-        module.default_weights(module.DEFAULT_CONFIG_FILE)
+    assert module.DEFAULT_CONFIG_FILE.is_file() and module.DEFAULT_WEIGHTS.is_file()
+    assert model_zoo.resolve(module.get_default_cfg().MODEL.WEIGHTS) == module.DEFAULT_WEIGHTS
+    monkeypatch.setattr(model_zoo, "MODEL_ZOO_DIR", tmp_path)  # an install without the file
+    monkeypatch.setattr(model_zoo, "PACKAGE_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match="no such file in the ovavss_d2 model zoo"):
+        module.get_default_cfg()
