@@ -26,9 +26,9 @@ evaluators|ovavss_d2/evaluation/avss_evaluation.py ovavss_d2/evaluation/avs_eval
 labels|ovavss_d2/data/labels.py ovavss_d2/data/class_lists.py|tests/data/test_labels.py tests/data/test_class_lists.py|
 audio|ovavss_d2/data/audio.py|tests/data/test_audio.py|
 format|ovavss_d2/data/datasets/avsbench_format.py|tests/data/datasets/test_avsbench_format.py tests/data/test_bad_input.py tests/data/datasets/test_avsbench.py tests/data/datasets/test_register_avsbench.py|
-ensemble|ovavss_d2/modeling/class_sources/ensemble.py ovavss_d2/modeling/meta_arch/vocabulary.py|tests/modeling/class_sources/test_ensemble.py tests/modeling/class_sources/test_query_scores.py tests/modeling/meta_arch/test_check_vocabulary.py|
+ensemble|ovavss_d2/modeling/class_sources/ensemble.py ovavss_d2/data/vocabulary.py|tests/modeling/class_sources/test_ensemble.py tests/modeling/class_sources/test_query_scores.py tests/data/test_vocabulary.py|
 scoring|ovavss_d2/modeling/class_sources/ensemble.py ovavss_d2/modeling/class_sources/learned.py|tests/modeling/class_sources/test_query_scores.py tests/modeling/class_sources/test_ensemble.py tests/modeling/class_sources/test_learned.py|
-predictor|ovavss_d2/predictor.py|tests/demo/test_predictor.py tests/demo/test_predictor_values.py tests/demo/test_predictor_windows.py tests/modeling/meta_arch/test_check_vocabulary.py|
+predictor|ovavss_d2/predictor.py|tests/demo/test_predictor.py tests/demo/test_predictor_values.py tests/demo/test_predictor_windows.py tests/data/test_vocabulary.py|
 matcher|ovavss_d2/modeling/matcher.py|tests/modeling/test_matcher.py tests/modeling/test_criterion.py|
 criterion|ovavss_d2/modeling/criterion.py|tests/modeling/test_criterion.py tests/modeling/test_matcher.py|
 EOF
