@@ -12,8 +12,9 @@ from typing import Any, Callable, Optional
 
 __all__ = ["D2_SOLVER_DEFAULTS", "literal", "training_option_problem"]
 
-# Detectron2 0.6 defaults of the keys checked here, used when neither the config chain nor the
-# command line sets them (tests/test_train_checks.py compares them with get_cfg()).
+# Defaults (Detectron2 0.6's, and ovavss_d2's MODEL.ALLOW_UNTRAINED) of the keys checked here, used
+# when neither the config chain nor the command line sets them (tests/utils/test_train_checks.py
+# compares them with ovavss_d2.get_cfg()).
 D2_SOLVER_DEFAULTS = {
     "SOLVER.IMS_PER_BATCH": 16,
     "SOLVER.MAX_ITER": 40000,
@@ -23,6 +24,7 @@ D2_SOLVER_DEFAULTS = {
     "DATASETS.TRAIN": (),
     "DATASETS.TEST": (),
     "MODEL.WEIGHTS": "",
+    "MODEL.ALLOW_UNTRAINED": False,
 }
 
 
@@ -70,11 +72,12 @@ def training_option_problem(
 
     if eval_only:
         weights = get("MODEL.WEIGHTS")
-        if isinstance(weights, str) and not weights.strip() and not resuming:
+        untrained = isinstance(weights, str) and not weights.strip() and not resuming
+        if untrained and get("MODEL.ALLOW_UNTRAINED") is not True:
             return (
                 "--eval-only: MODEL.WEIGHTS is empty, so an untrained model would be evaluated: "
                 "add MODEL.WEIGHTS <model_final.pth> (or --resume with an OUTPUT_DIR that holds "
-                "last_checkpoint)"
+                "last_checkpoint, or set MODEL.ALLOW_UNTRAINED True to evaluate it untrained)"
             )
         if _names(get("DATASETS.TEST")) == ():
             return (

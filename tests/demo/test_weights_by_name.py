@@ -257,15 +257,19 @@ def test_eval_only_refuses_an_untrained_model(tmp_path):
         "OUTPUT_DIR",
         tmp_path / "out",
     ]
+    # Refused by the checks before torch is imported (ovavss_d2/utils/train_checks.py), exit 2.
     proc = _run(argv, tmp_path)
-    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"train_net.py: error: {INSTANT_CONFIG}: MODEL.WEIGHTS is empty: ")
-    assert last.endswith("set MODEL.ALLOW_UNTRAINED True to run it untrained")
+    assert last.startswith("train_net.py: error: --eval-only: MODEL.WEIGHTS is empty")
+    assert last.endswith("or set MODEL.ALLOW_UNTRAINED True to evaluate it untrained)")
     assert "Traceback" not in proc.stderr
 
+    # The override lifts that refusal: the next check speaks (no test set in this tiny run).
     proc = _run([*argv, "MODEL.ALLOW_UNTRAINED", "True"], tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("train_net.py: error: --eval-only: DATASETS.TEST is empty"), last
 
 
 # -- broken weights ------------------------------------------------------------------------------

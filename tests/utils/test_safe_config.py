@@ -383,7 +383,7 @@ def test_checkpointer_reads_weights_urls_through_the_cache(served):
     # second the first one's file; here each gets its own.
     for host, value in (("a", 1.0), ("b", 2.0)):
         buffer = io.BytesIO()
-        state = {"weight": torch.full((2, 2), value), "bias": torch.zeros(2)}
+        state = {"weight": torch.full((2, 2), value), "bias": torch.full((2,), value)}  # not blank
         torch.save({"model": state}, buffer)
         served[f"https://{host}.example/model_final.pth"] = buffer.getvalue()
     for host, value in (("a", 1.0), ("b", 2.0), ("a", 1.0)):

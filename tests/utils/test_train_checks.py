@@ -2,8 +2,8 @@
 on values as the config chain and the command line give them (issue 18)."""
 
 import pytest
-from detectron2.config import get_cfg
 
+from ovavss_d2 import get_cfg
 from ovavss_d2.utils.train_checks import D2_SOLVER_DEFAULTS, literal, training_option_problem
 
 
@@ -13,7 +13,7 @@ def _problem(values, eval_only=False, resuming=False, world_size=1):
     )
 
 
-def test_defaults_are_detectron2s():
+def test_defaults_are_the_configs():
     cfg = get_cfg()
     for key, value in D2_SOLVER_DEFAULTS.items():
         node = cfg
