@@ -1,7 +1,6 @@
 """demo/demo.py with bad or unusual inputs: one line ``demo.py: error: ...``, a non-zero exit, no
 traceback, nothing left in --output; the argument checks run before torch is imported."""
 
-import importlib.util
 import logging
 import subprocess
 import sys
@@ -13,14 +12,6 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_FILE = REPO / "demo" / "demo.py"
-
-
-@pytest.fixture(scope="module")
-def demo():
-    spec = importlib.util.spec_from_file_location("ovavss_demo_bad", DEMO_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
