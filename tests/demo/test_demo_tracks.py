@@ -1,7 +1,6 @@
 """demo/demo.py with overlapping windows: track ids per object, per-track summary, overlay."""
 
 import json
-from pathlib import Path
 
 import pytest
 
