@@ -23,11 +23,9 @@ second phase import them), so a bad input gives one line ``demo.py: error: ...``
 """
 
 import argparse
-import errno
 import json
 import logging
 import math
-import os
 import sys
 from collections import deque
 from pathlib import Path
@@ -35,7 +33,14 @@ from typing import Deque, Dict, List, Optional
 
 from ovavss_d2.data.vocabulary import Vocabulary, parse_vocabulary, read_vocabulary_file
 from ovavss_d2.utils import preflight
-from ovavss_d2.utils.run_output import RunOutput, Stopped, sigterm_ignored, stop_on_sigterm
+from ovavss_d2.utils.run_output import (
+    RunOutput,
+    Stopped,
+    check_inputs_are_not_outputs,
+    result_paths,
+    sigterm_ignored,
+    stop_on_sigterm,
+)
 from ovavss_d2.utils.video_io import (
     MediaError,
     NoAudioTrackError,
@@ -138,27 +143,7 @@ def read_vocabulary(args: argparse.Namespace) -> Optional[Vocabulary]:
 
 def output_paths(args: argparse.Namespace) -> Dict[str, Path]:
     """The files and folder a run writes: overlay video, label folder, JSON."""
-    out, stem = preflight.output_path(args.output), Path(args.video).stem
-    return {
-        "the overlay video": out / f"{stem}_overlay.mp4",
-        "the label folder": out / f"{stem}_labels",
-        "the detections JSON": out / f"{stem}.json",
-    }
-
-
-def check_inputs_are_not_outputs(args: argparse.Namespace) -> None:
-    """Refuse a --video or --audio that this run would overwrite while reading it."""
-    for flag, path in (("--video", args.video), ("--audio", args.audio)):
-        if not path:
-            continue
-        real = os.path.realpath(path)
-        for what, target in output_paths(args).items():
-            target = os.path.realpath(target)
-            if real == target or real.startswith(target + os.sep):
-                raise preflight.InputError(
-                    f"{path}: {flag} is {what} this run writes ('{target}'): it would be "
-                    "overwritten while it is read; copy it elsewhere or give another --output"
-                )
+    return result_paths(preflight.output_path(args.output), Path(args.video).stem)
 
 
 def check_audio_track(args: argparse.Namespace) -> None:
@@ -194,7 +179,7 @@ def check_args(args: argparse.Namespace) -> None:
     preflight.check_input_file(args.video, "video")
     if args.audio:
         preflight.check_input_file(args.audio, "audio")
-    check_inputs_are_not_outputs(args)
+    check_inputs_are_not_outputs({"--video": args.video, "--audio": args.audio}, output_paths(args))
     check_audio_track(args)
     read_vocabulary(args)
     threshold = args.confidence_threshold
@@ -294,7 +279,7 @@ class DemoRun:
         from tqdm import tqdm
 
         from ovavss_d2.predictor import sample_frames
-        from ovavss_d2.utils.video_io import VideoWriter, open_audio
+        from ovavss_d2.utils.video_io import VideoWriter, open_audio, report_video_length
         from ovavss_d2.utils.visualization import render_frame, track_summaries
 
         args, info, predictor = self.args, self.info, self.predictor
@@ -341,7 +326,7 @@ class DemoRun:
                 )
                 bar.update(1)
         self.audio.report_length(info.duration or 0.0)
-        self._report_video_length()
+        report_video_length(self.args.video, info, self.last_frame_time)
         names = predictor.class_names
         summary = {
             "video": str(args.video),
@@ -372,31 +357,6 @@ class DemoRun:
             self.last_frame_time = item[1]
             yield item
 
-    def _report_video_length(self) -> None:
-        """Warn when the frames end clearly before the duration the container claims."""
-        info = self.info
-        if not info.duration or self.last_frame_time is None:
-            return
-        frame_seconds = 1.0 / info.fps if info.fps else 0.0
-        decoded = self.last_frame_time + frame_seconds
-        if decoded < info.duration - max(2 * frame_seconds, 0.1):
-            logger.warning(
-                "video '%s' ends at %.2f s, before the %.2f s its container claims: the frames "
-                "after %.2f s are missing",
-                self.args.video,
-                decoded,
-                info.duration,
-                decoded,
-            )
-
-    def write_error(self, error: OSError) -> str:
-        """One line for an OSError while writing the results (full disk, no permission...)."""
-        name = self.output.final(Path(error.filename)) if error.filename else self.writing
-        problem = error.strerror or str(error)
-        if error.errno == errno.ENOSPC:
-            problem += ": free some space and run again"
-        return f"{name or self.output.folder}: {problem} (this run's results were removed)"
-
 
 def failure_exit(error: BaseException, demo: Optional[DemoRun]):
     """The exit of a run that failed with ``error``, its results already removed: a one-line
@@ -412,7 +372,7 @@ def failure_exit(error: BaseException, demo: Optional[DemoRun]):
     if isinstance(error, OSError):
         if demo is None:  # reading the inputs or the model (FileNotFoundError names the file)
             return f"{PROG}: error: {error}"
-        return f"{PROG}: error: {demo.write_error(error)}"  # full disk, no permission...
+        return f"{PROG}: error: {demo.output.write_error(error, demo.writing)}"  # full disk...
     return None
 
 

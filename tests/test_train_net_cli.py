@@ -1,7 +1,6 @@
 """train_net.py with bad inputs: one line ``train_net.py: error: <file>: <problem>``, exit status
 non-zero, no traceback, no output folder; the checks run before torch is imported."""
 
-import importlib.util
 import pickle
 import subprocess
 import sys
@@ -141,11 +140,8 @@ def test_unknown_key_after_import(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def train_net():
-    spec = importlib.util.spec_from_file_location("train_net_cli", TRAIN_NET)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def train_net(load_script):
+    return load_script("train_net.py", "train_net_cli")
 
 
 def test_named_clip_model_offline(train_net, tmp_path, monkeypatch):

@@ -18,13 +18,20 @@ import os
 import shutil
 import signal
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence
 
 from ovavss_d2.utils.preflight import InputError
 
 logger = logging.getLogger("ovavss_d2.demo")
 
-__all__ = ["RunOutput", "Stopped", "stop_on_sigterm", "sigterm_ignored"]
+__all__ = [
+    "RunOutput",
+    "Stopped",
+    "check_inputs_are_not_outputs",
+    "result_paths",
+    "sigterm_ignored",
+    "stop_on_sigterm",
+]
 
 # errnos of file systems without flock (some network or FUSE mounts): run without the lock
 _NO_FLOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
@@ -193,6 +200,15 @@ class RunOutput:
                     os.rename(kept, target)
                 raise
 
+    def write_error(self, error: OSError, writing: Optional[Path] = None) -> str:
+        """One line for an OSError while writing the results (full disk, no permission...),
+        naming the final name of the file (``writing`` when the error names none)."""
+        name = self.final(Path(error.filename)) if error.filename else writing
+        problem = error.strerror or str(error)
+        if error.errno == errno.ENOSPC:
+            problem += ": free some space and run again"
+        return f"{name or self.folder}: {problem} (this run's results were removed)"
+
     def discard(self) -> None:
         """Remove the staging folder, release the lock and remove the folders this run created
         if they are empty. Safe to call more than once."""
@@ -223,3 +239,34 @@ def _read_pid(fd: int) -> str:
         return os.pread(fd, 32, 0).decode(errors="replace").strip()
     except OSError:
         return ""
+
+
+def result_paths(folder: Path, stem: str) -> Dict[str, Path]:
+    """What a demo run of the video ``<stem>`` writes into ``folder``, by description."""
+    return {
+        "the overlay video": folder / f"{stem}_overlay.mp4",
+        "the label folder": folder / f"{stem}_labels",
+        "the detections JSON": folder / f"{stem}.json",
+    }
+
+
+def check_inputs_are_not_outputs(
+    inputs: Mapping[str, Optional[str]], outputs: Mapping[str, Path]
+) -> None:
+    """Refuse an input (flag -> path) that is, or lies inside, one of the run's ``outputs``: the
+    run would overwrite it while reading it.
+
+    Raises:
+        InputError: naming the input, its flag and the output.
+    """
+    for flag, path in inputs.items():
+        if not path:
+            continue
+        real = os.path.realpath(path)
+        for what, target in outputs.items():
+            target = os.path.realpath(target)
+            if real == target or real.startswith(target + os.sep):
+                raise InputError(
+                    f"{path}: {flag} is {what} this run writes ('{target}'): it would be "
+                    "overwritten while it is read; copy it elsewhere or give another --output"
+                )

@@ -713,3 +713,23 @@ class VideoWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def report_video_length(
+    path: PathLike, info: "VideoInfo", last_frame_time: Optional[float]
+) -> None:
+    """Warn when the decoded frames (the last at ``last_frame_time`` s) end clearly before the
+    duration the container of ``path`` claims."""
+    if not info.duration or last_frame_time is None:
+        return
+    frame_seconds = 1.0 / info.fps if info.fps else 0.0
+    decoded = last_frame_time + frame_seconds
+    if decoded < info.duration - max(2 * frame_seconds, 0.1):
+        logger.warning(
+            "video '%s' ends at %.2f s, before the %.2f s its container claims: the frames "
+            "after %.2f s are missing",
+            path,
+            decoded,
+            info.duration,
+            decoded,
+        )

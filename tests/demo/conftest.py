@@ -89,3 +89,9 @@ def predictor(tiny_cfg):
     from ovavss_d2.predictor import VideoPredictor
 
     return VideoPredictor(tiny_cfg, vocabulary=["dog", "violin", "fire truck"])
+
+
+@pytest.fixture(scope="module")
+def demo(load_script, request):
+    """demo/demo.py imported by its path, a fresh module for each test module."""
+    return load_script("demo/demo.py", f"ovavss_demo_{request.module.__name__.rsplit('.', 1)[-1]}")

@@ -1,6 +1,5 @@
 """demo/demo.py end to end, in process, on short generated videos with a tiny random model."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,16 +10,7 @@ from PIL import Image
 from ovavss_d2.predictor import sample_frames
 from ovavss_d2.utils.video_io import iter_frames, open_audio, probe_video
 
-DEMO_FILE = Path(__file__).resolve().parents[2] / "demo" / "demo.py"
 VOCABULARY = "dog, violin, fire truck"
-
-
-@pytest.fixture(scope="module")
-def demo():
-    spec = importlib.util.spec_from_file_location("ovavss_demo", DEMO_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def audio_seconds(path) -> float:

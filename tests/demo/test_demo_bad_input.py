@@ -1,7 +1,6 @@
 """demo/demo.py with bad or unusual inputs: one line ``demo.py: error: ...``, a non-zero exit, no
 traceback, nothing left in --output; the argument checks run before torch is imported."""
 
-import importlib.util
 import logging
 import subprocess
 import sys
@@ -13,14 +12,6 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_FILE = REPO / "demo" / "demo.py"
-
-
-@pytest.fixture(scope="module")
-def demo():
-    spec = importlib.util.spec_from_file_location("ovavss_demo_bad", DEMO_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +168,7 @@ def test_video_shorter_than_its_container_claims(
     cut.write_bytes(data[: int(len(data) * 0.7)])  # the index (moov, at the front) claims 4 s
     out = tmp_path / "out"
     argv = _argv(["--video", str(cut)], {**files, "cfg": str(tiny_config_file)}, out)
-    demo_logger = logging.getLogger("ovavss_d2.demo")  # Detectron2's logger setup: no propagation
+    demo_logger = logging.getLogger("ovavss_d2")  # Detectron2's logger setup: no propagation
     demo_logger.addHandler(caplog.handler)
     try:
         demo.main(argv, predictor=predictor)
@@ -194,7 +185,7 @@ def test_complete_video_gets_no_length_warning(
     video = make_video(tmp_path / "full.mp4", 4.0)
     out = tmp_path / "out"
     argv = _argv(["--video", str(video)], {**files, "cfg": str(tiny_config_file)}, out)
-    demo_logger = logging.getLogger("ovavss_d2.demo")
+    demo_logger = logging.getLogger("ovavss_d2")
     demo_logger.addHandler(caplog.handler)
     try:
         summary = demo.main(argv, predictor=predictor)

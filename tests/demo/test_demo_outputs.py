@@ -3,7 +3,6 @@ one run at a time per video and folder, SIGTERM cleaned up like Ctrl-C, write er
 earlier results kept until a new run has all of its own."""
 
 import errno
-import importlib.util
 import json
 import logging
 import os
@@ -20,14 +19,6 @@ from ovavss_d2.utils.run_output import RunOutput
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_FILE = REPO / "demo" / "demo.py"
-
-
-@pytest.fixture(scope="module")
-def demo():
-    spec = importlib.util.spec_from_file_location("ovavss_demo_outputs", DEMO_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -1,22 +1,10 @@
 """demo/demo.py with overlapping windows: track ids per object, per-track summary, overlay."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from ovavss_d2.utils.video_io import iter_frames
-
-DEMO_FILE = Path(__file__).resolve().parents[2] / "demo" / "demo.py"
-
-
-@pytest.fixture(scope="module")
-def demo():
-    spec = importlib.util.spec_from_file_location("ovavss_demo_tracks", DEMO_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_json_tracks_and_overlay_frames(demo, predictor, tiny_config_file, tmp_path, make_video):

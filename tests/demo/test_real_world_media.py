@@ -2,7 +2,6 @@
 times, frames turned upright by the display matrix, the audio track chosen by a rule or by number,
 and a demo run that would overwrite its own input refused."""
 
-import importlib.util
 import logging
 import os
 import subprocess
@@ -101,14 +100,6 @@ def onset(samples: np.ndarray, rate: int, threshold: float = 0.05) -> float:
     loud = np.flatnonzero(np.abs(samples).max(axis=0) > threshold)
     assert loud.size, "no sound at all"
     return loud[0] / rate
-
-
-@pytest.fixture(scope="module")
-def demo():
-    spec = importlib.util.spec_from_file_location("ovavss_demo_media", DEMO_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_demo(demo, predictor, config_file, video: Path, out: Path, caplog, *extra) -> Tuple:

@@ -136,12 +136,7 @@ def test_copies_of_the_default_config_load_the_trained_weights(case, config_copi
     torch.testing.assert_close(param.detach(), saved[key])
 
 
-def test_demo_config_of_a_copy_names_the_trained_weights(config_copies):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("ovavss_demo_weights", DEMO_FILE)
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+def test_demo_config_of_a_copy_names_the_trained_weights(config_copies, demo):
     args = demo.get_parser().parse_args(
         ["--video", "v.mp4", "--output", "out", "--config-file", str(config_copies["bom copy"])]
     )

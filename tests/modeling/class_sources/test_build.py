@@ -1,12 +1,9 @@
-"""build_class_sources: NAMES and weights from MODEL.CLASS_SOURCES; old keys name their new keys."""
+"""build_class_sources: NAMES and weights from MODEL.CLASS_SOURCES."""
 
 import pytest
-from detectron2.config import get_cfg
 from source_helpers import Tagger, TextEncoder
 from torch import nn
 
-from ovavss_d2 import add_ovavss_config
-from ovavss_d2.config import _RENAMED_KEYS
 from ovavss_d2.modeling.class_sources import (
     AudioTagsSource,
     LearnedSource,
@@ -49,30 +46,6 @@ def test_built_sources_are_configurable(cfg):
     cfg.MODEL.CLASS_SOURCES.NOVEL_WEIGHTS = []
     with pytest.raises(ValueError, match="NAMES is empty"):
         build_class_sources(cfg, _context())
-
-
-def _fresh_cfg():
-    c = get_cfg()
-    add_ovavss_config(c)
-    return c
-
-
-@pytest.mark.parametrize("old", sorted(_RENAMED_KEYS))
-def test_old_keys_name_their_new_key(old, tmp_path):
-    new = _RENAMED_KEYS[old]
-    new = new if isinstance(new, str) else new[0]
-    with pytest.raises(KeyError, match=f"{old} was renamed to {new}"):
-        _fresh_cfg().merge_from_list([old, "1"])
-    # In a YAML file yacs stops at the first level that is gone (MODEL.OPEN_VOCAB): its note lists
-    # the new key of every leaf.
-    *path, leaf = old.split(".")
-    text = (
-        "".join(f"{'  ' * i}{p}:\n" for i, p in enumerate(path)) + f"{'  ' * len(path)}{leaf}: 1\n"
-    )
-    (tmp_path / "old.yaml").write_text(text)
-    with pytest.raises(KeyError, match="was renamed to") as info:
-        _fresh_cfg().merge_from_file(str(tmp_path / "old.yaml"))
-    assert new in str(info.value)
 
 
 def test_names_with_weights(cfg):
