@@ -1,9 +1,11 @@
-"""Fixtures shared by every test folder: the repository root, scripts loaded by their path."""
+"""Fixtures shared by every test folder: the repository root, scripts loaded by their path, and
+scripts run as a user runs them."""
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, NamedTuple, Optional, Sequence, Set
 
 import pytest
 
@@ -34,3 +36,38 @@ def load_script():
     """``load_script(relative_path, name=None, register=False)``: a script of the repository
     imported by its path, a fresh module each call."""
     return _load_script
+
+
+class CliRun(NamedTuple):
+    """A script's run: exit code, its stderr lines other than ``-X importtime``'s, the modules it
+    imported, and its whole stderr."""
+
+    returncode: int
+    errors: List[str]
+    imported: Set[str]
+    stderr: str
+
+
+def _run_cli(script: str, argv: Sequence[str], timeout: float = 120, **kwargs) -> CliRun:
+    """Run ``REPO / script`` with ``argv`` under ``python -X importtime`` (in the repository root
+    unless ``cwd`` is given)."""
+    kwargs.setdefault("cwd", REPO)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", str(REPO / script), *map(str, argv)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )
+    lines = proc.stderr.splitlines()
+    errors = [line for line in lines if not line.startswith("import time:")]
+    imported = {line.split("|")[-1].strip() for line in lines if "|" in line}
+    return CliRun(proc.returncode, errors, imported, proc.stderr)
+
+
+@pytest.fixture(scope="session")
+def run_cli():
+    """``run_cli(script, argv, timeout=120, **subprocess_kwargs)`` -> :class:`CliRun`: a script
+    run in a subprocess, with the modules it imported (to check that an input error stops before
+    torch is imported)."""
+    return _run_cli

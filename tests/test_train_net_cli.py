@@ -88,22 +88,15 @@ def _split(argv):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_preflight_errors(case, files, tmp_path):
+def test_preflight_errors(case, files, tmp_path, run_cli):
     extra, fragment = CASES[case]
     flags, opts = _split([a.format(**files) for a in extra])
     if "--config-file" not in flags:
         flags += ["--config-file", str(INSTANT_TEST)]
     if not any(o == "OUTPUT_DIR" for o in opts):
         opts += ["OUTPUT_DIR", str(tmp_path / "out")]
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", str(TRAIN_NET), *flags, *opts],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    errors = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
-    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    proc = run_cli("train_net.py", [*flags, *opts])
+    errors, imported = proc.errors, proc.imported
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert len(errors) == 1, errors
     assert errors[0].startswith("train_net.py: error: ")

@@ -2,8 +2,6 @@
 traceback, nothing left in --output; the argument checks run before torch is imported."""
 
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +9,6 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_FILE = REPO / "demo" / "demo.py"
 
 
 @pytest.fixture(scope="module")
@@ -88,20 +85,13 @@ def _argv(case_argv, files, out):
     reason="a GPU machine: 'cuda without gpu' does not apply",
 )
 @pytest.mark.parametrize("case", sorted(PREFLIGHT))
-def test_preflight_errors_through_the_cli(case, files, tmp_path):
+def test_preflight_errors_through_the_cli(case, files, tmp_path, run_cli):
     extra, fragment = PREFLIGHT[case]
     out = tmp_path / "out"
     argv = _argv(extra, files, out)
     # -X importtime lists every module imported: the check must stop before torch / detectron2.
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", str(DEMO_FILE), *argv],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
-    errors = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
-    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    proc = run_cli("demo/demo.py", argv)
+    errors, imported = proc.errors, proc.imported
     assert proc.returncode != 0
     assert len(errors) == 1, proc.stderr[-2000:]
     assert errors[0].startswith("demo.py: error: ")

@@ -4,8 +4,6 @@ and a demo run that would overwrite its own input refused."""
 
 import logging
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -23,7 +21,6 @@ from ovavss_d2.utils.video_io import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_FILE = REPO / "demo" / "demo.py"
 RATE = 16000
 WIDTH, HEIGHT = 64, 48
 
@@ -289,21 +286,18 @@ def test_demo_says_which_track_and_takes_the_one_asked(
     assert np.abs(AudioWindow(open_audio(summary["overlay_video"])).read_all()).max() < 1e-3
 
 
-def demo_cli(*argv: str) -> Tuple[int, List[str], set]:
-    """Run demo.py under -X importtime: (exit code, error lines, modules imported)."""
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", str(DEMO_FILE), *argv],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-    )
-    errors = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
-    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
-    return proc.returncode, errors, imported
+@pytest.fixture
+def demo_cli(run_cli):
+    """``demo_cli(*argv)``: demo.py run under -X importtime: (exit code, error lines, modules)."""
+
+    def run(*argv: str) -> Tuple[int, List[str], set]:
+        proc = run_cli("demo/demo.py", argv)
+        return proc.returncode, proc.errors, proc.imported
+
+    return run
 
 
-def test_audio_track_out_of_range_is_one_line(two_tracks, tmp_path):
+def test_audio_track_out_of_range_is_one_line(two_tracks, tmp_path, demo_cli):
     out = tmp_path / "out"
     for track in ("2", "-1"):
         code, errors, imported = demo_cli(
@@ -325,7 +319,7 @@ def test_audio_track_out_of_range_is_one_line(two_tracks, tmp_path):
 
 
 @pytest.mark.parametrize("target", ["overlay", "link to overlay", "label file", "video as json"])
-def test_input_that_the_run_would_overwrite_is_refused(two_tracks, tmp_path, target):
+def test_input_that_the_run_would_overwrite_is_refused(two_tracks, tmp_path, target, demo_cli):
     out = tmp_path / "out"
     (out / "two_labels").mkdir(parents=True)
     overlay = out / "two_overlay.mp4"
