@@ -159,35 +159,24 @@ CASES = {
 }
 
 
+def _train(root: Path, out: Path, max_iter: int, *extra: str) -> subprocess.CompletedProcess:
+    """train_net.py with the instant-test config for ``max_iter`` tiny iterations on the datasets
+    under ``root`` (no test set), ``extra`` overrides before OUTPUT_DIR."""
+    argv = [sys.executable, str(TRAIN_NET), "--config-file", str(INSTANT_TEST)]
+    argv += ["MODEL.EFFICIENTNET.WEIGHTS", "none", "MODEL.TEXT_ENCODER.TEMPLATES", "single"]
+    argv += ["SOLVER.IMS_PER_BATCH", "1", "SOLVER.MAX_ITER", str(max_iter), "SOLVER.STEPS", "()"]
+    argv += ["DATASETS.TEST", "()", *extra, "OUTPUT_DIR", str(out)]
+    env = dict(os.environ, DETECTRON2_DATASETS=str(root), OMP_NUM_THREADS="1")
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_dataset_defect_is_one_line(case, pristine, tmp_path):
     defect, extra, fragment, before_model = CASES[case]
     root = tmp_path / "data"
     shutil.copytree(pristine, root, symlinks=True)
     defect(root)
-    argv = [
-        sys.executable,
-        str(TRAIN_NET),
-        "--config-file",
-        str(INSTANT_TEST),
-        "MODEL.EFFICIENTNET.WEIGHTS",
-        "none",
-        "MODEL.TEXT_ENCODER.TEMPLATES",
-        "single",
-        "SOLVER.IMS_PER_BATCH",
-        "1",
-        "SOLVER.MAX_ITER",
-        "2",
-        "SOLVER.STEPS",
-        "()",
-        "DATASETS.TEST",
-        "()",
-        *extra,
-        "OUTPUT_DIR",
-        str(tmp_path / "out"),
-    ]
-    env = dict(os.environ, DETECTRON2_DATASETS=str(root), OMP_NUM_THREADS="1")
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    proc = _train(root, tmp_path / "out", 2, *extra)
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 1 and errors[0].startswith("train_net.py: error: "), proc.stderr[-3000:]
@@ -202,29 +191,6 @@ def test_links_outside_the_root_allowed(pristine, tmp_path):
     root = tmp_path / "data"
     shutil.copytree(pristine, root, symlinks=True)
     frame_linked_outside(root)
-    argv = [
-        sys.executable,
-        str(TRAIN_NET),
-        "--config-file",
-        str(INSTANT_TEST),
-        "MODEL.EFFICIENTNET.WEIGHTS",
-        "none",
-        "MODEL.TEXT_ENCODER.TEMPLATES",
-        "single",
-        "SOLVER.IMS_PER_BATCH",
-        "1",
-        "SOLVER.MAX_ITER",
-        "1",
-        "SOLVER.STEPS",
-        "()",
-        "DATASETS.TEST",
-        "()",
-        "DATASETS.ALLOW_SYMLINKS_OUTSIDE_ROOT",
-        "True",
-        "OUTPUT_DIR",
-        str(tmp_path / "out"),
-    ]
-    env = dict(os.environ, DETECTRON2_DATASETS=str(root), OMP_NUM_THREADS="1")
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    proc = _train(root, tmp_path / "out", 1, "DATASETS.ALLOW_SYMLINKS_OUTSIDE_ROOT", "True")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "out" / "model_weights.pth").is_file()
