@@ -71,3 +71,28 @@ def run_cli():
     run in a subprocess, with the modules it imported (to check that an input error stops before
     torch is imported)."""
     return _run_cli
+
+
+def _devices() -> List:
+    """``cpu`` always; ``cuda`` marked ``cuda`` and skipped where no GPU is visible."""
+    no_gpu = not _cuda_available()
+    return [
+        "cpu",
+        pytest.param(
+            "cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(no_gpu, reason="needs a GPU")]
+        ),
+    ]
+
+
+def _cuda_available() -> bool:
+    """Whether torch sees a GPU (torch is imported here, when the fixture is built)."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.fixture(params=_devices())
+def device(request) -> str:
+    """The device a test runs on: ``cpu``, then ``cuda`` (marker ``cuda``; skipped without a GPU).
+    A test that can use a GPU takes this fixture instead of hard-coding the CPU."""
+    return request.param
