@@ -97,7 +97,7 @@ RUN = {
 }
 
 WORKER = textwrap.dedent("""
-    import importlib.util, json, sys, traceback
+    import importlib.util, json, shutil, sys, traceback
     from detectron2.engine import launch
     from detectron2.utils import comm
 
@@ -108,12 +108,14 @@ WORKER = textwrap.dedent("""
 
     def worker(jobs_file):
         results = {}
-        for name, argv in json.load(open(jobs_file)).items():
+        for name, job in json.load(open(jobs_file)).items():
             try:
-                train_net.main(train_net.parse_and_check(argv))
+                train_net.main(train_net.parse_and_check(job["argv"]))
                 results[name] = "ok"
             except BaseException:  # SystemExit of a bad input too; the next config still runs
                 results[name] = traceback.format_exc()
+            if comm.is_main_process():  # later runs log into this file too (one logger)
+                shutil.copy(f"{job['output_dir']}/log.txt", f"{job['output_dir']}/own_log.txt")
             comm.synchronize()
         with open(f"{jobs_file}.rank{comm.get_rank()}", "w") as f:
             json.dump(results, f)
@@ -146,11 +148,18 @@ def ddp_runs(tmp_path_factory):
     torch.save(CLIP(32, 32, 2, 64, 16, 77, 49408, 64, 1, 1).state_dict(), clip)
     jobs = {config: (config, []) for config in CONFIGS}
     jobs.update(VARIANTS)
-    argvs = {
-        name: _argv(config, d / "out" / name.replace("/", "_"), str(clip), extra)
-        for name, (config, extra) in jobs.items()
-    }
-    (d / "jobs.json").write_text(json.dumps(argvs))
+    out = {name: d / "out" / name.replace("/", "_") for name in jobs}
+    (d / "jobs.json").write_text(
+        json.dumps(
+            {
+                name: {
+                    "argv": _argv(config, out[name], str(clip), extra),
+                    "output_dir": str(out[name]),
+                }
+                for name, (config, extra) in jobs.items()
+            }
+        )
+    )
     (d / "worker.py").write_text(WORKER)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     env["DETECTRON2_DATASETS"] = str(d / "data")
@@ -164,9 +173,7 @@ def ddp_runs(tmp_path_factory):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [json.loads((d / f"jobs.json.rank{r}").read_text()) for r in range(2)]
-    return {
-        name: (d / "out" / name.replace("/", "_"), [rank[name] for rank in ranks]) for name in jobs
-    }
+    return {name: (out[name], [rank[name] for rank in ranks]) for name in jobs}
 
 
 @pytest.mark.parametrize("name", CONFIGS + list(VARIANTS))
@@ -177,7 +184,7 @@ def test_config_trains_on_two_processes(ddp_runs, name):
     iterations = [r["iteration"] for r in records if "total_loss" in r]
     assert iterations[-1] == 2  # MAX_ITER 6 for 1 process: 3 iterations on 2
     assert all(r["total_loss"] == r["total_loss"] for r in records if "total_loss" in r)
-    log = (output_dir / "log.txt").read_text()
+    log = (output_dir / "own_log.txt").read_text()
     plans = [line.split("DDP plan: ", 1)[1] for line in log.splitlines() if "DDP plan: " in line]
     assert len(plans) == 1 and plans[0].startswith(EXPECTED_PLAN.get(name, DEFAULT_PLAN)), plans
     assert "Auto-scaling the config to batch_size=2" in log
