@@ -326,15 +326,17 @@ def finished_run(cfg):
     """The message for a run that ``--resume`` would not continue (None to train): its resumable
     checkpoint holds the final iteration of ``SOLVER.MAX_ITER`` (scaled to this run's processes, as
     the trainer scales it) or a later one."""
-    cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+    max_iter = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size()).SOLVER.MAX_ITER
     found = find_resumable_checkpoint(cfg.OUTPUT_DIR)
-    if found is None or found[1] + 1 < cfg.SOLVER.MAX_ITER:
+    if found is None or found[1] + 1 < max_iter:
         return None
     path, iteration = found
+    scaled = f" ({cfg.SOLVER.MAX_ITER} scaled to {comm.get_world_size()} processes)"
     return (
         f"{PROG}: {cfg.OUTPUT_DIR}: the run is finished: {os.path.basename(path)} holds "
-        f"{iteration + 1} iterations and SOLVER.MAX_ITER is {cfg.SOLVER.MAX_ITER}; nothing to do, "
-        "nothing changed (a larger SOLVER.MAX_ITER continues it)"
+        f"{iteration + 1} iterations and SOLVER.MAX_ITER is {max_iter}"
+        f"{scaled if max_iter != cfg.SOLVER.MAX_ITER else ''}; nothing to do, nothing changed "
+        "(a larger SOLVER.MAX_ITER continues it)"
     )
 
 

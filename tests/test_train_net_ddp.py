@@ -250,4 +250,5 @@ def test_finished_run_counts_scaled_iterations(train_net, tmp_path, monkeypatch)
     cfg = _config(train_net, "configs/avss_synth/ovavss_effnet_yamnet_minilm.yaml", *overrides)
     assert train_net.finished_run(cfg) is None  # one process: 3 of 6 iterations done
     monkeypatch.setattr(comm, "get_world_size", lambda: 2)
-    assert "holds 3 iterations and SOLVER.MAX_ITER is 3" in train_net.finished_run(cfg)
+    message = train_net.finished_run(cfg)
+    assert "holds 3 iterations and SOLVER.MAX_ITER is 3 (6 scaled to 2 processes);" in message
