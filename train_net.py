@@ -54,6 +54,7 @@ from ovavss_d2.data.dataset_checks import (
 from ovavss_d2.data.datasets import register_from_config
 from ovavss_d2.data.samplers import build_resumable_train_loader
 from ovavss_d2.data.vocabulary import dataset_vocabulary
+from ovavss_d2.engine.ddp import ddp_options, ddp_plan, freeze_modules
 from ovavss_d2.evaluation import build_evaluator
 from ovavss_d2.solver import build_optimizer
 from ovavss_d2.utils.safe_config import local_copy
@@ -138,7 +139,10 @@ class Trainer(DefaultTrainer):
     and strict checkpoint loading and an exactly resumable data stream."""
 
     def __init__(self, cfg):
-        super().__init__(cfg)
+        plan = ddp_plan(cfg)  # build_model freezes its heads; DDP gets its find_unused_parameters
+        logging.getLogger("ovavss_d2").info(plan.describe())
+        with ddp_options(find_unused_parameters=plan.find_unused_parameters):
+            super().__init__(cfg)  # auto_scale_workers: SOLVER.REFERENCE_WORLD_SIZE -> this run
         # Safe .pkl / weights_only .pth reading and the unloaded-share limit for MODEL.WEIGHTS and
         # --resume; the periodic checkpointer hook gets the same object.
         self.checkpointer = OVAVSSCheckpointer.from_config(
@@ -217,6 +221,13 @@ class Trainer(DefaultTrainer):
         if summary:
             logging.getLogger("ovavss_d2").info("training data: %s", summary)
         return result
+
+    @classmethod
+    def build_model(cls, cfg):
+        """The model, with the heads that no loss of ``cfg`` trains frozen (:func:`ddp_plan`)."""
+        model = super().build_model(cfg)
+        freeze_modules(model, ddp_plan(cfg).frozen)
+        return model
 
     @classmethod
     def build_train_loader(cls, cfg):
@@ -313,15 +324,19 @@ def setup(args):
 
 def finished_run(cfg):
     """The message for a run that ``--resume`` would not continue (None to train): its resumable
-    checkpoint holds the final iteration of ``SOLVER.MAX_ITER`` or a later one."""
+    checkpoint holds the final iteration of ``SOLVER.MAX_ITER`` (scaled to this run's processes, as
+    the trainer scales it) or a later one."""
+    max_iter = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size()).SOLVER.MAX_ITER
     found = find_resumable_checkpoint(cfg.OUTPUT_DIR)
-    if found is None or found[1] + 1 < cfg.SOLVER.MAX_ITER:
+    if found is None or found[1] + 1 < max_iter:
         return None
     path, iteration = found
+    scaled = f" ({cfg.SOLVER.MAX_ITER} scaled to {comm.get_world_size()} processes)"
     return (
         f"{PROG}: {cfg.OUTPUT_DIR}: the run is finished: {os.path.basename(path)} holds "
-        f"{iteration + 1} iterations and SOLVER.MAX_ITER is {cfg.SOLVER.MAX_ITER}; nothing to do, "
-        "nothing changed (a larger SOLVER.MAX_ITER continues it)"
+        f"{iteration + 1} iterations and SOLVER.MAX_ITER is {max_iter}"
+        f"{scaled if max_iter != cfg.SOLVER.MAX_ITER else ''}; nothing to do, nothing changed "
+        "(a larger SOLVER.MAX_ITER continues it)"
     )
 
 

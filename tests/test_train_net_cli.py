@@ -52,8 +52,12 @@ CASES = {
     "batch of 0 clips": (["SOLVER.IMS_PER_BATCH", "0"], "SOLVER.IMS_PER_BATCH 0: must be at least"),
     "negative batch": (["SOLVER.IMS_PER_BATCH", "-4"], "SOLVER.IMS_PER_BATCH -4: must be at"),
     "batch not divisible by the processes": (
-        ["--num-gpus", "2", "SOLVER.IMS_PER_BATCH", "3"],
+        ["--num-gpus", "2", "SOLVER.IMS_PER_BATCH", "3", "SOLVER.REFERENCE_WORLD_SIZE", "0"],
         "SOLVER.IMS_PER_BATCH 3: not divisible by the 2 processes",
+    ),
+    "batch not divisible by the reference processes": (
+        ["--num-gpus", "2", "SOLVER.IMS_PER_BATCH", "3", "SOLVER.REFERENCE_WORLD_SIZE", "2"],
+        "SOLVER.IMS_PER_BATCH 3: not divisible by SOLVER.REFERENCE_WORLD_SIZE 2",
     ),
     "negative iterations": (["SOLVER.MAX_ITER", "-5"], "SOLVER.MAX_ITER -5: must be at least 1"),
     "zero iterations": (["SOLVER.MAX_ITER", "0"], "SOLVER.MAX_ITER 0: must be at least 1"),

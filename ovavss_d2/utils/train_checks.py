@@ -21,6 +21,7 @@ D2_SOLVER_DEFAULTS = {
     "SOLVER.BASE_LR": 0.001,
     "SOLVER.STEPS": (30000,),
     "SOLVER.LR_SCHEDULER_NAME": "WarmupMultiStepLR",
+    "SOLVER.REFERENCE_WORLD_SIZE": 0,
     "DATASETS.TRAIN": (),
     "DATASETS.TEST": (),
     "MODEL.WEIGHTS": "",
@@ -49,6 +50,54 @@ def _names(x: Any) -> Optional[tuple]:
         return (x,) if x else ()
     if isinstance(x, (list, tuple)):
         return tuple(x)
+    return None
+
+
+def _batch_problem(batch: Any, reference: Any, max_iter: Any, world_size: int) -> Optional[str]:
+    """The problem of the total batch ``batch`` of a run with ``world_size`` processes, or None.
+
+    With ``SOLVER.REFERENCE_WORLD_SIZE`` R > 0, Detectron2's ``DefaultTrainer.auto_scale_workers``
+    rescales the config written for R processes: clips per process ``batch / R`` stay, the total
+    batch and the learning rate grow by ``world_size / R``, iterations shrink by it. With R = 0
+    the config is used as written and ``batch`` is split over the processes.
+    """
+    if not _is_int(batch):
+        return None
+    if batch < 1:
+        return (
+            f"SOLVER.IMS_PER_BATCH {batch}: must be at least 1 (clips per iteration, summed "
+            "over all processes)"
+        )
+    if not _is_int(reference):
+        return None
+    if reference < 0:
+        return (
+            f"SOLVER.REFERENCE_WORLD_SIZE {reference}: must be 0 (use the config as written) or "
+            "the number of processes SOLVER.IMS_PER_BATCH was written for"
+        )
+    if reference > 0:
+        if batch % reference:
+            return (
+                f"SOLVER.IMS_PER_BATCH {batch}: not divisible by SOLVER.REFERENCE_WORLD_SIZE "
+                f"{reference} (the total batch of the reference run, the same share per "
+                f"process): set SOLVER.IMS_PER_BATCH to {reference} x the clips per GPU, e.g. "
+                f"{reference * max(1, batch // reference)}"
+            )
+        if _is_int(max_iter) and max_iter >= 1 and round(max_iter * reference / world_size) < 1:
+            return (
+                f"SOLVER.MAX_ITER {max_iter}: scaled from SOLVER.REFERENCE_WORLD_SIZE {reference} "
+                f"to {world_size} processes it is 0 iterations: set SOLVER.MAX_ITER to at least "
+                f"{world_size // (2 * reference) + 1}"
+            )
+        return None
+    if world_size > 1 and batch % world_size:
+        return (
+            f"SOLVER.IMS_PER_BATCH {batch}: not divisible by the {world_size} processes "
+            f"(--num-gpus x --num-machines), and SOLVER.REFERENCE_WORLD_SIZE is 0 (no rescaling): "
+            f"set SOLVER.IMS_PER_BATCH to a multiple of {world_size}, or "
+            "SOLVER.REFERENCE_WORLD_SIZE to the number of processes the config was written for "
+            "(batch, learning rate and schedule then scale with --num-gpus)"
+        )
     return None
 
 
@@ -89,18 +138,10 @@ def training_option_problem(
     if _names(get("DATASETS.TRAIN")) == ():
         return "DATASETS.TRAIN: empty, nothing to train on: name at least one dataset"
     batch = get("SOLVER.IMS_PER_BATCH")
-    if _is_int(batch):
-        if batch < 1:
-            return (
-                f"SOLVER.IMS_PER_BATCH {batch}: must be at least 1 (clips per iteration, summed "
-                "over all processes)"
-            )
-        if world_size > 1 and batch % world_size:
-            return (
-                f"SOLVER.IMS_PER_BATCH {batch}: not divisible by the {world_size} processes "
-                "(--num-gpus x --num-machines): each process takes the same share"
-            )
     max_iter = get("SOLVER.MAX_ITER")
+    problem = _batch_problem(batch, get("SOLVER.REFERENCE_WORLD_SIZE"), max_iter, world_size)
+    if problem:
+        return problem
     if _is_int(max_iter) and max_iter < 1:
         return (
             f"SOLVER.MAX_ITER {max_iter}: must be at least 1 (training iterations); --eval-only "

@@ -37,6 +37,20 @@ GOOD = {"DATASETS.TRAIN": "('a',)", "SOLVER.MAX_ITER": 40, "SOLVER.STEPS": "(30,
     [
         ({"SOLVER.IMS_PER_BATCH": 0}, 1, "SOLVER.IMS_PER_BATCH 0: must be at least 1"),
         ({"SOLVER.IMS_PER_BATCH": 6}, 4, "SOLVER.IMS_PER_BATCH 6: not divisible by the 4"),
+        (
+            {"SOLVER.IMS_PER_BATCH": 3, "SOLVER.REFERENCE_WORLD_SIZE": 2},
+            8,
+            "SOLVER.IMS_PER_BATCH 3: not divisible by SOLVER.REFERENCE_WORLD_SIZE 2 (the total "
+            "batch of the reference run, the same share per process): set SOLVER.IMS_PER_BATCH "
+            "to 2 x the clips per GPU, e.g. 2",
+        ),
+        ({"SOLVER.REFERENCE_WORLD_SIZE": -1}, 1, "SOLVER.REFERENCE_WORLD_SIZE -1: must be 0"),
+        (
+            {"SOLVER.MAX_ITER": 1, "SOLVER.STEPS": "()", "SOLVER.REFERENCE_WORLD_SIZE": "1"},
+            2,
+            "SOLVER.MAX_ITER 1: scaled from SOLVER.REFERENCE_WORLD_SIZE 1 to 2 processes it is 0 "
+            "iterations: set SOLVER.MAX_ITER to at least 2",
+        ),
         ({"SOLVER.MAX_ITER": -1}, 1, "SOLVER.MAX_ITER -1: must be at least 1"),
         ({"SOLVER.BASE_LR": -1e-4}, 1, "SOLVER.BASE_LR -0.0001: must not be negative"),
         ({"SOLVER.BASE_LR": float("inf")}, 1, "SOLVER.BASE_LR inf: not a finite number"),
@@ -53,6 +67,11 @@ def test_bad_training_options(values, world_size, fragment):
 def test_good_training_options():
     assert _problem(GOOD) is None
     assert _problem({**GOOD, "SOLVER.IMS_PER_BATCH": 8}, world_size=4) is None
+    # A config written for 1 process scales to any number (auto_scale_workers): 1 clip each.
+    scaled = {**GOOD, "SOLVER.IMS_PER_BATCH": 1, "SOLVER.REFERENCE_WORLD_SIZE": 1}
+    assert _problem(scaled, world_size=8) is None
+    assert _problem({**scaled, "SOLVER.MAX_ITER": 2, "SOLVER.STEPS": "()"}, world_size=2) is None
+    assert _problem({**scaled, "SOLVER.IMS_PER_BATCH": 6, "SOLVER.REFERENCE_WORLD_SIZE": 3}) is None
     assert _problem({**GOOD, "SOLVER.STEPS": "()"}) is None
     assert _problem({**GOOD, "SOLVER.BASE_LR": 0}) is None
     # Steps are read by the multi-step schedule only.

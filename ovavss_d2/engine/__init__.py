@@ -1,0 +1,1 @@
+"""Training-loop pieces of train_net.py's Trainer (DistributedDataParallel, ...)."""
