@@ -657,14 +657,15 @@ def load_pretrained_backbone(model: nn.Module, path: str) -> Tuple[Set[str], Lis
         fill nothing.
 
     Raises:
-        CheckpointError: an unreadable file, or one that fills none of the backbone's tensors.
+        CheckpointError: an unreadable file, or one that fills none of the backbone's parameters.
     """
     part = _PartCheckpointer(model.backbone, "backbone.")
     part.load(path)
     loaded = {f"backbone.{k}" for k in part.loaded_keys}
-    if not loaded:
+    # Parameters: Detectron2's FrozenBatchNorm2d fills the running statistics a file lacks.
+    if not part.loaded_keys.intersection(n for n, _ in model.backbone.named_parameters()):
         raise CheckpointError(
-            f"{path}: fills none of the backbone's tensors (MODEL.BACKBONE.WEIGHTS); file keys: "
+            f"{path}: fills none of the backbone's parameters (MODEL.BACKBONE.WEIGHTS); file keys: "
             f"{_summarise(part.unused)}. Weights of another backbone?"
         )
     return loaded, part.unused
