@@ -546,7 +546,7 @@ def test_whole_model_file_gives_its_backbone(tmp_path):
 def test_backbone_file_of_another_network_is_refused(tmp_path):
     with open(tmp_path / "other.pkl", "wb") as f:
         pickle.dump({"model": {"layer.w": np.ones(3, np.float32)}, "__author__": "x"}, f)
-    with pytest.raises(CheckpointError, match=r"other\.pkl: fills none of the backbone's parameters"):
+    with pytest.raises(CheckpointError, match=r"other\.pkl: fills none of the backbone's param"):
         load_pretrained_backbone(SegModel(_resnet_cfg()), str(tmp_path / "other.pkl"))
 
 
