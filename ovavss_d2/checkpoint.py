@@ -657,10 +657,21 @@ def load_pretrained_backbone(model: nn.Module, path: str) -> Tuple[Set[str], Lis
         fill nothing.
 
     Raises:
-        CheckpointError: an unreadable file, or one that fills none of the backbone's parameters.
+        CheckpointError: a missing or unreadable file, one that fills none of the backbone's
+            parameters, or a model without a backbone.
     """
-    part = _PartCheckpointer(model.backbone, "backbone.")
-    part.load(path)
+    backbone = getattr(model, "backbone", None)
+    if not isinstance(backbone, nn.Module):
+        raise CheckpointError(
+            f"{path}: MODEL.BACKBONE.WEIGHTS is set, but {type(model).__name__} has no backbone "
+            "module to load it into"
+        )
+    if not downloads.is_url(path):
+        problem = weights_file_problem(os.path.expanduser(path))
+        if problem is not None:
+            raise CheckpointError(f"{path}: {problem} (MODEL.BACKBONE.WEIGHTS)")
+    part = _PartCheckpointer(backbone, "backbone.")
+    part.load(os.path.expanduser(path))
     loaded = {f"backbone.{k}" for k in part.loaded_keys}
     # Parameters: Detectron2's FrozenBatchNorm2d fills the running statistics a file lacks.
     if not part.loaded_keys.intersection(n for n, _ in model.backbone.named_parameters()):

@@ -550,6 +550,13 @@ def test_backbone_file_of_another_network_is_refused(tmp_path):
         load_pretrained_backbone(SegModel(_resnet_cfg()), str(tmp_path / "other.pkl"))
 
 
+def test_missing_backbone_file_is_named(tmp_path):
+    with pytest.raises(
+        CheckpointError, match=r"R-50\.pkl: no such file \(MODEL\.BACKBONE\.WEIGHTS\)"
+    ):
+        load_pretrained_backbone(SegModel(_resnet_cfg()), str(tmp_path / "R-50.pkl"))
+
+
 def test_random_start_warns_once(propagating):
     cfg = _resnet_cfg()
     model = SegModel(cfg)
