@@ -42,6 +42,7 @@ from ovavss_d2.checkpoint import (
     OVAVSSCheckpointer,
     find_resumable_checkpoint,
     load_for_inference,
+    load_training_start,
 )
 from ovavss_d2.data import build_dataset_mapper
 from ovavss_d2.data.audio import audio_length_summary
@@ -180,12 +181,13 @@ class Trainer(DefaultTrainer):
     def resume_or_load(self, resume=True):
         """Load weights or resume; a resumed run continues the data stream and RNG states.
 
-        Resuming loads the checkpoint of :func:`find_resumable_checkpoint` (one with a training
-        state); with ``last_checkpoint`` present and no such file it raises CheckpointError rather
-        than start over.
+        A run that does not resume starts from MODEL.WEIGHTS, else from the pretrained parts
+        (MODEL.BACKBONE.WEIGHTS; :func:`load_training_start`). Resuming loads the checkpoint of
+        :func:`find_resumable_checkpoint` (one with a training state); with ``last_checkpoint``
+        present and no such file it raises CheckpointError rather than start over.
         """
         if not (resume and self.checkpointer.has_checkpoint()):
-            self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=False)
+            load_training_start(self.cfg, self.checkpointer)
             return
         found = find_resumable_checkpoint(self.cfg.OUTPUT_DIR)
         if found is None:
@@ -365,14 +367,10 @@ def main(args):
     trainer.resume_or_load(resume=args.resume)
     result = trainer.train()
     if comm.is_main_process():
-        # Weights only (no optimizer / scheduler state): what the demo and predictor load.
-        net = (
-            trainer.model.module
-            if isinstance(trainer.model, DistributedDataParallel)
-            else trainer.model
-        )
-        # Not named in last_checkpoint, which keeps naming model_final.pth (resumable).
-        path = OVAVSSCheckpointer(net, save_dir=cfg.OUTPUT_DIR).save_weights("model_weights")
+        # Weights only (no optimizer / scheduler state; frozen pretrained modules by source): what
+        # the demo and predictor load. Not named in last_checkpoint, which keeps naming
+        # model_final.pth (resumable, with the optimizer state).
+        path = trainer.checkpointer.save_weights("model_weights")
         logging.getLogger("ovavss_d2").info("Saved %s", path)
     return result
 

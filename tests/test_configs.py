@@ -55,10 +55,27 @@ def test_config_merges_and_names_resolve(path):
         assert name in DatasetCatalog.list(), f"{path.name}: dataset {name} is not registered"
     for name in cfg.DATASETS.TEST:
         assert MetadataCatalog.get(name).evaluator_type in EVALUATOR_TYPES
-    weights = cfg.MODEL.WEIGHTS
-    assert (
-        not weights or "://" in weights or weights.startswith("/") or "/" in weights
-    ), "MODEL.WEIGHTS must be empty, a model-zoo URL or a path, not a bare file name"
+    for key, weights in (
+        ("MODEL.WEIGHTS", cfg.MODEL.WEIGHTS),
+        ("BACKBONE", cfg.MODEL.BACKBONE.WEIGHTS),
+    ):
+        assert (
+            not weights or "://" in weights or weights.startswith("/") or "/" in weights
+        ), f"{key} WEIGHTS must be empty, a URL or a path, not a bare file name"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(CONFIG_DIR)))
+def test_resnet_configs_start_from_imagenet(path):
+    # A ResNet has no weights of its own: training from a config without MODEL.WEIGHTS starts it
+    # from ImageNet (MODEL.BACKBONE.WEIGHTS); D2EfficientNetLite loads its own (the key is empty).
+    if path.name.startswith("Base-"):
+        return
+    cfg = _load(path)
+    pretrained = cfg.MODEL.BACKBONE.WEIGHTS
+    if cfg.MODEL.BACKBONE.NAME == "build_resnet_backbone" and not cfg.MODEL.WEIGHTS:
+        assert pretrained == "detectron2://ImageNetPretrained/torchvision/R-50.pkl"
+    elif cfg.MODEL.BACKBONE.NAME == "D2EfficientNetLite":
+        assert pretrained == ""
 
 
 def test_reference_hyperparameters():

@@ -88,7 +88,9 @@ def test_last_checkpoint_names_a_resumable_checkpoint(finished):
     final = torch.load(finished / "model_final.pth", map_location="cpu", weights_only=True)
     assert final["trainer"]["_trainer"]["optimizer"]["state"]
     weights = torch.load(finished / "model_weights.pth", map_location="cpu", weights_only=True)
-    assert set(weights) == {"model"}  # the export: weights only, not named in last_checkpoint
+    # The export: weights only (YAMNet, frozen, by its source), not named in last_checkpoint.
+    assert set(weights) == {"model", "frozen_sources"}
+    assert set(weights["frozen_sources"]) == {"audio_encoder"} == set(final["frozen_sources"])
     assert training_iteration(str(finished / "model_weights.pth")) is None
     assert not list(finished.glob("*.tmp"))
 

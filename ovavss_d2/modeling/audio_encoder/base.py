@@ -5,6 +5,7 @@ Shapes: ``N`` patches, ``B`` clips, ``T`` frames per clip, ``L`` STFT frames per
 """
 
 import logging
+from typing import Dict
 
 import torch
 from detectron2.config import CfgNode
@@ -30,10 +31,17 @@ class AudioEncoder(nn.Module):
     """
 
     output_dim: int = 0
+    # The file the weights were read from ("" for random initialisation). A frozen encoder with a
+    # source is left out of checkpoints, which record the source (ovavss_d2.checkpoint).
+    weights_source: str = ""
 
     def __init__(self, *, freeze: bool = True):
         super().__init__()
         self.frozen = freeze
+
+    def read_weights(self, source: str) -> Dict[str, torch.Tensor]:
+        """The state dict of this module that ``source`` (a ``weights_source``) holds."""
+        return torch.load(source, map_location="cpu", weights_only=True)
 
     def freeze(self) -> "AudioEncoder":
         """Stop gradients and keep eval mode from now on."""

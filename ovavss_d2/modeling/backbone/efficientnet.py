@@ -12,6 +12,7 @@ set ``MODEL.PIXEL_MEAN: [127.0, 127.0, 127.0]``, ``MODEL.PIXEL_STD: [128.0, 128.
 
 import importlib
 import logging
+import os
 from typing import Dict, List, Sequence
 
 import torch
@@ -101,6 +102,8 @@ class D2EfficientNetLite(Backbone):
             if missing:
                 raise KeyError(f"{path} lacks {len(missing)} backbone tensors, e.g. {missing[:3]}")
             logger.info("Loaded %s ImageNet weights from %s", variant, path)
+        # The file of the ImageNet weights ("" for random initialisation; ovavss_d2.checkpoint).
+        self.weights_source = os.path.abspath(path) if weights != "none" else ""
         self.stem = nn.Sequential(net._conv_stem, net._bn0, net._swish)
         self.blocks = net._blocks
         self.head = nn.Sequential(net._conv_head, net._bn1, net._swish)

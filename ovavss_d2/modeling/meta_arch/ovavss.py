@@ -51,7 +51,6 @@ from ..criterion import OVAVSSSetCriterion
 from ..pixel_decoder import build_pixel_decoder
 from ..text_encoder import TextClassifierCache, build_text_classifier_cache, build_text_encoder
 from ..transformer_decoder import build_transformer_decoder
-from .frozen_audio import drop_frozen_audio_keys, fill_frozen_audio_keys
 from .inference import clip_queries, clip_results
 from .training import build_criterion, prepare_targets, weighted_losses
 
@@ -90,7 +89,6 @@ class OVAVSS(nn.Module):
         top_k: int = 10,
         score_threshold: float = 0.3,
         mask_threshold: float = 0.5,
-        checkpoint_frozen_audio: bool = True,
     ):
         """
         Args:
@@ -123,8 +121,6 @@ class OVAVSS(nn.Module):
                 top-k instances, higher scores winning overlaps).
             top_k, score_threshold: (query, class) pairs kept as instances.
             mask_threshold: mask probability of an instance's binary mask.
-            checkpoint_frozen_audio: keep a frozen audio encoder's weights in state_dict(); False
-                leaves them out (they are rebuilt from MODEL.AUDIO_ENCODER.WEIGHTS / the package).
         """
         super().__init__()
         if semantic_from not in ("masks", "instances"):
@@ -160,9 +156,6 @@ class OVAVSS(nn.Module):
         self.top_k = top_k
         self.score_threshold = score_threshold
         self.mask_threshold = mask_threshold
-        self.checkpoint_frozen_audio = checkpoint_frozen_audio
-        self.register_state_dict_post_hook(drop_frozen_audio_keys)
-        self.register_load_state_dict_pre_hook(fill_frozen_audio_keys)
         self.class_names: List[str] = []
         self._vocab_prompts: List[Tuple[str, ...]] = []
         self._default_vocabulary = list(test_vocabulary)
@@ -223,7 +216,6 @@ class OVAVSS(nn.Module):
             "top_k": ov_test.TOP_K,
             "score_threshold": ov_test.SCORE_THRESHOLD,
             "mask_threshold": ov_test.MASK_THRESHOLD,
-            "checkpoint_frozen_audio": ov.CHECKPOINT_FROZEN_AUDIO_ENCODER,
         }
 
     @property

