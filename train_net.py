@@ -54,6 +54,7 @@ from ovavss_d2.data.dataset_checks import (
 from ovavss_d2.data.datasets import register_from_config
 from ovavss_d2.data.samplers import build_resumable_train_loader
 from ovavss_d2.data.vocabulary import dataset_vocabulary
+from ovavss_d2.engine.amp import amp_settings, build_runner, quiet_detectron2_amp_trainer
 from ovavss_d2.evaluation import build_evaluator
 from ovavss_d2.solver import build_optimizer
 from ovavss_d2.utils.safe_config import local_copy
@@ -138,7 +139,11 @@ class Trainer(DefaultTrainer):
     and strict checkpoint loading and an exactly resumable data stream."""
 
     def __init__(self, cfg):
-        super().__init__(cfg)
+        amp = amp_settings(cfg)  # SOLVER.AMP.*, checked before the model is built
+        with quiet_detectron2_amp_trainer():
+            super().__init__(cfg)
+        # Our runner, not Detectron2 0.6's AMPTrainer (float16, CUDA only): ovavss_d2/engine/amp.py
+        self._trainer = build_runner(self._trainer, amp)
         # Safe .pkl / weights_only .pth reading and the unloaded-share limit for MODEL.WEIGHTS and
         # --resume; the periodic checkpointer hook gets the same object.
         self.checkpointer = OVAVSSCheckpointer.from_config(
