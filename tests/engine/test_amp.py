@@ -110,8 +110,10 @@ def test_bfloat16_trains_close_to_float32(tiny):
     runner = _runner(model, clips, optimizer, torch.bfloat16)
     assert runner.grad_scaler is None and "grad_scaler" not in runner.state_dict()
     dtypes = _output_dtypes(_first_linear(model))
+    logits = _output_dtypes(model.embedding_classifier)  # computed with the losses
     totals = _run_steps(runner, 3)
     assert dtypes and set(dtypes) == {torch.bfloat16}  # the forward ran in autocast
+    assert logits and set(logits) == {torch.float32}  # the losses did not (OVAVSS._losses)
     assert all(torch.isfinite(torch.tensor(totals)))
     assert totals[0] == pytest.approx(reference, rel=BF16_LOSS_RTOL)
     _check_gradients(model)
