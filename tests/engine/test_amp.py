@@ -5,6 +5,7 @@ clipping, the scaler's state in the trainer state, SOLVER.AMP.DTYPE, and train_n
 import itertools
 import json
 import logging
+import warnings
 
 import pytest
 import torch
@@ -217,18 +218,36 @@ def test_dtype_choice(monkeypatch):
     assert resolve_amp_dtype("auto", "cuda") == torch.bfloat16
 
 
-def test_build_runner_logs_and_keeps_plain_trainer(caplog):
+class _Lines(logging.Handler):
+    """Collects the messages of a logger (caplog misses loggers that setup_logger cut off)."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def test_build_runner_logs_and_keeps_plain_trainer():
     model = _Quadratic("cpu")
     plain = SimpleTrainer(model, [torch.ones(8)], torch.optim.SGD(model.parameters(), lr=0.1))
-    with caplog.at_level(logging.INFO, logger="ovavss_d2"):
+    logger, handler = logging.getLogger("ovavss_d2"), _Lines()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
         assert build_runner(plain, amp_settings(_amp_cfg())) is plain
         runner = build_runner(plain, amp_settings(_amp_cfg(ENABLED=True)))
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
     assert isinstance(runner, AMPRunner) and runner.optimizer is plain.optimizer
     assert runner.model is model and runner.dtype == torch.bfloat16
-    lines = [r.getMessage() for r in caplog.records]
-    assert lines[0].startswith("AMP off") and lines[1].startswith(
-        "AMP on: bfloat16 autocast on cpu (SOLVER.AMP.DTYPE auto)"
-    )
+    assert handler.lines == [
+        "AMP off (SOLVER.AMP.ENABLED False): float32 training",
+        "AMP on: bfloat16 autocast on cpu (SOLVER.AMP.DTYPE auto), no gradient scaler",
+    ]
 
 
 def test_scaler_state_roundtrip(tmp_path):
@@ -283,7 +302,11 @@ def test_train_net_with_amp(load_script, repo_root, fake_names, tmp_path, dtype)
         argv += ["SOLVER.MAX_ITER", str(max_iter), "OUTPUT_DIR", str(tmp_path)]
         return default_argument_parser().parse_args(argv)
 
-    train_net.main(args(2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train_net.main(args(2))
+    # Detectron2's own AMPTrainer (replaced) warned of the deprecated / CUDA-only GradScaler.
+    assert not [w for w in caught if "torch.cuda.amp" in str(w.message)]
     scaler = "with a GradScaler" if dtype == "float16" else "no gradient scaler"
     line = f"AMP on: {dtype} autocast on cpu (SOLVER.AMP.DTYPE {dtype}), {scaler}"
     assert line in (tmp_path / "log.txt").read_text()
