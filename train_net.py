@@ -55,6 +55,7 @@ from ovavss_d2.data.dataset_checks import (
 from ovavss_d2.data.datasets import register_from_config
 from ovavss_d2.data.samplers import build_resumable_train_loader
 from ovavss_d2.data.vocabulary import dataset_vocabulary
+from ovavss_d2.engine.amp import amp_settings, build_runner, quiet_detectron2_amp_trainer
 from ovavss_d2.engine.ddp import ddp_options, ddp_plan, freeze_modules
 from ovavss_d2.evaluation import build_evaluator
 from ovavss_d2.solver import build_optimizer
@@ -141,9 +142,13 @@ class Trainer(DefaultTrainer):
 
     def __init__(self, cfg):
         plan = ddp_plan(cfg)  # build_model freezes its heads; DDP gets its find_unused_parameters
+        amp = amp_settings(cfg)  # SOLVER.AMP.*, checked before the model is built
         logging.getLogger("ovavss_d2").info(plan.describe())
         with ddp_options(find_unused_parameters=plan.find_unused_parameters):
-            super().__init__(cfg)  # auto_scale_workers: SOLVER.REFERENCE_WORLD_SIZE -> this run
+            with quiet_detectron2_amp_trainer():
+                super().__init__(cfg)  # auto_scale_workers: SOLVER.REFERENCE_WORLD_SIZE -> this run
+        # Our runner, not Detectron2 0.6's AMPTrainer (float16, CUDA only): ovavss_d2/engine/amp.py
+        self._trainer = build_runner(self._trainer, amp)
         # Safe .pkl / weights_only .pth reading and the unloaded-share limit for MODEL.WEIGHTS and
         # --resume; the periodic checkpointer hook gets the same object.
         self.checkpointer = OVAVSSCheckpointer.from_config(

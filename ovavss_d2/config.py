@@ -582,3 +582,7 @@ def _add_solver_config(cfg: CN) -> None:
     # together to CLIP_VALUE (the reference: 0.01), besides Detectron2's per-parameter "value" and
     # "norm". The poly schedule (SOLVER.LR_SCHEDULER_NAME "WarmupPolyLR", SOLVER.POLY_LR_*) is
     # detectron2's DeepLab one (add_deeplab_config).
+    # Mixed precision (ovavss_d2/engine/amp.py) when Detectron2's SOLVER.AMP.ENABLED is True: the
+    # autocast dtype, "auto" (bfloat16 where the device has it natively: the CPU, CUDA GPUs from
+    # Ampere on; float16 with a gradient scaler on older GPUs), "bfloat16" or "float16".
+    cfg.SOLVER.AMP.DTYPE = "auto"

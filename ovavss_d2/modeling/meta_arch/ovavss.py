@@ -336,16 +336,21 @@ class OVAVSS(nn.Module):
     # -- training ---------------------------------------------------------------------------------
 
     def _losses(self, outputs: Dict, targets: List[Dict]) -> Dict[str, torch.Tensor]:
-        if self.embedding_classifier is not None:
-            if not self.train_prompts:
-                raise RuntimeError(
-                    "OVAVSS has no training vocabulary: DATASETS.TRAIN must name registered "
-                    "datasets with stuff_classes (and base_ids)"
-                )
-            class_embeds = self.text_classifier.get(self.train_prompts).to(self.device)
-            for out in [outputs] + list(outputs.get("aux_outputs", [])):  # pred_logits (B, Q, K+1)
-                out["pred_logits"] = self.embedding_classifier(out["pred_embeds"], class_embeds)
-        return weighted_losses(self.criterion, outputs, targets, self.deep_supervision)
+        # float32 even under AMP (ovavss_d2/engine/amp.py): the scaled cosine logits (x 100 at
+        # most), the cached text embeddings, the matching costs and the losses.
+        with torch.autocast(self.device.type, enabled=False):
+            if self.embedding_classifier is not None:
+                if not self.train_prompts:
+                    raise RuntimeError(
+                        "OVAVSS has no training vocabulary: DATASETS.TRAIN must name registered "
+                        "datasets with stuff_classes (and base_ids)"
+                    )
+                class_embeds = self.text_classifier.get(self.train_prompts).to(self.device)
+                for out in [outputs] + list(outputs.get("aux_outputs", [])):
+                    out["pred_logits"] = self.embedding_classifier(  # (B, Q, K+1)
+                        out["pred_embeds"].float(), class_embeds
+                    )
+            return weighted_losses(self.criterion, outputs, targets, self.deep_supervision)
 
     # -- inference --------------------------------------------------------------------------------
 
