@@ -79,6 +79,7 @@ TINY = {
 RUN = {
     "MODEL.DEVICE": "cpu",
     "MODEL.WEIGHTS": "",
+    "MODEL.BACKBONE.WEIGHTS": "",  # the paper configs name the ImageNet R-50.pkl (a download)
     "MODEL.TEXT_ENCODER.TEMPLATES": "single",
     "MODEL.OVAVSS.TRAIN_NUM_POINTS": "64",
     "DATASETS.TRAIN": "('avsbench_ov_train_base',)",
