@@ -23,8 +23,8 @@
 # every step; the script exits 1 if a step failed or did not run.
 #
 # Environment: PYTHON (default .venv/bin/python), NUM_GPUS (default: all visible; with --cpu the
-# processes of the *_ngpu steps, default 1), DEVCHECK_BUDGET_S (total seconds, default 480; a step
-# that would start past it is "not run", a running one is stopped at it), DEVCHECK_ITERS (training
+# processes of the *_ngpu steps, default 1), DEVCHECK_BUDGET_S (total seconds, default 480; 1200
+# with --cpu; a step that would start past it is "not run", a running one is stopped at it), DEVCHECK_ITERS (training
 # iterations, default 20; 2 with --cpu), DEVCHECK_RESUME_ITERS (more iterations of resume, default
 # 5; 1 with --cpu), DEVCHECK_TEST_WORKERS (pytest-xdist workers of
 # tests_other, default 8).
@@ -87,7 +87,7 @@ if [ "$CPU" = 0 ] && ! [ "${NGPU:-0}" -ge 1 ] 2>/dev/null; then
 fi
 
 OUT="$(mkdir -p "${OUT_ARG:-$ROOT/output/device_check}" && cd "${OUT_ARG:-$ROOT/output/device_check}" && pwd)"
-BUDGET="${DEVCHECK_BUDGET_S:-480}"
+BUDGET="${DEVCHECK_BUDGET_S:-$([ "$CPU" = 1 ] && echo 1200 || echo 480)}"
 START=$(date +%s)
 DATA="$OUT/data"
 CLIP="$OUT/clip/clip_random.pt"

@@ -21,6 +21,8 @@ EVENTS = re.compile(r"\biter: (\d+)\s+total_loss: ([-\d.e+naif]+)")
 SECONDS_PER_ITER = re.compile(r"\btime: ([\d.]+)")
 MAX_MEM = re.compile(r"\bmax_mem: (\d+)M")
 START_ITER = re.compile(r"Starting training from iteration (\d+)")
+# "train_net.py: error: ...", "RuntimeError: ...", "Killed" (not compiler flags like -Werror=)
+ERROR_LINE = re.compile(r"(\w*Error|\berror|Exception):|\bKilled$")
 
 
 def read_lines(path: Path) -> List[str]:
@@ -119,7 +121,7 @@ def key_numbers(step: str, log: Path, out: Path) -> str:
 def last_error(log: Path) -> str:
     """A failed step's last line naming an error (else its last line), shortened."""
     lines = [line.strip() for line in read_lines(log) if line.strip()]
-    errors = [line for line in lines if re.search(r"error|exception|Killed", line, re.I)]
+    errors = [line for line in lines if ERROR_LINE.search(line)]
     line = (errors or lines or ["(empty log)"])[-1]
     return line if len(line) <= 160 else line[:157] + "..."
 
