@@ -93,6 +93,11 @@ DATA="$OUT/data"
 CLIP="$OUT/clip/clip_random.pt"
 CFG=configs/avsbench_ov/ovavss_R50.yaml
 REF_CFG=configs/avsbench_ov/ovavss_R50_reference.yaml
+# A fresh start: an earlier check's runs would be continued or found finished.
+for old in "$OUT"/train_r50* "$OUT"/amp_* "$OUT"/eval_only "$OUT"/demo "$OUT"/data "$OUT"/clip \
+  "$OUT"/*.log "$OUT"/benchmark.json "$OUT"/prepare.json; do
+  rm -rf "$old"
+done
 : > "$OUT/steps.tsv"
 {
   echo "# ovavss_d2 device check"
