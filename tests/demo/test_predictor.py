@@ -25,14 +25,19 @@ def test_vocabulary_per_call_and_synonyms(predictor):
     predictor.set_vocabulary(["dog", "violin", "fire truck"])  # back to the fixture's
 
 
-def test_bgr_input_matches_rgb(tiny_cfg):
-    rgb = VideoPredictor(tiny_cfg, vocabulary=["dog"])
-    bgr = VideoPredictor(tiny_cfg, vocabulary=["dog"], input_format="BGR")
+def test_bgr_input_matches_rgb(tiny_cfg, device):
+    """On ``device``: scores stay on the model's device, instances come back on the CPU."""
+    cfg = tiny_cfg.clone()
+    cfg.MODEL.DEVICE = device
+    rgb = VideoPredictor(cfg, vocabulary=["dog"])
+    bgr = VideoPredictor(cfg, vocabulary=["dog"], input_format="BGR")
     bgr.model.load_state_dict(rgb.model.state_dict())
     frames, waveform, rate = frames_and_audio(1, size=(40, 40), seconds=1.0)
-    a = rgb(frames, waveform, rate)[0]["sem_seg"]
+    out = rgb(frames, waveform, rate)[0]
+    a = out["sem_seg"]
     b = bgr([f[:, :, ::-1] for f in frames], waveform, rate)[0]["sem_seg"]
     torch.testing.assert_close(a, b)
+    assert a.device.type == device and out["instances"].scores.device.type == "cpu"
 
 
 def test_vocabulary_string_is_parsed(predictor):

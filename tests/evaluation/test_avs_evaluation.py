@@ -28,20 +28,22 @@ MJ = (1 / 3 + 1 + 6 / 8 + 0) / 4
 F = (1 / 2 + 0) / 2
 
 
-def clips(datasets, helpers, num_channels=3):
-    """Clip 1: frames 1, 2; clip 2: frame 3, an unannotated frame, frame 4."""
+def clips(datasets, helpers, num_channels=3, device="cpu"):
+    """Clip 1: frames 1, 2; clip 2: frame 3, an unannotated frame, frame 4 (scores on
+    ``device``)."""
     c1 = datasets.clip([GT_1, GT_2], binary=True)
     c2 = datasets.clip([GT_3, None, GT_4], binary=True)
     everything = np.ones((2, 4), dtype=np.int64)  # on the unannotated frame: must not count
-    o1 = [{"sem_seg": helpers.one_hot(p, num_channels)} for p in (PRED_1, PRED_2)]
-    o2 = [{"sem_seg": helpers.one_hot(p, num_channels)} for p in (PRED_3, everything, PRED_4)]
+    preds1, preds2 = (PRED_1, PRED_2), (PRED_3, everything, PRED_4)
+    o1 = [{"sem_seg": helpers.one_hot(p, num_channels).to(device)} for p in preds1]
+    o2 = [{"sem_seg": helpers.one_hot(p, num_channels).to(device)} for p in preds2]
     return [c1, c2], [o1, o2]
 
 
-def test_hand_computed_mj_and_f(datasets, helpers, tmp_path):
+def test_hand_computed_mj_and_f(datasets, helpers, tmp_path, device):
     name = datasets.binary()
     evaluator = AVSBinaryEvaluator(name, output_dir=str(tmp_path))
-    res = helpers.run(evaluator, *clips(datasets, helpers), batch_size=2)
+    res = helpers.run(evaluator, *clips(datasets, helpers, device=device), batch_size=2)
     assert res == pytest.approx({"Mj": 100 * MJ, "F": 100 * F})
     report = json.loads((tmp_path / "avs_binary_evaluation.json").read_text())
     assert report["num_frames"] == 4 and report["num_empty_gt_frames"] == 2

@@ -46,19 +46,22 @@ F_FRAME = [
 ]
 
 
-def two_clips(datasets, helpers):
-    """(inputs, outputs) of the two clips above; clip 2 has an unannotated first frame."""
+def two_clips(datasets, helpers, device="cpu"):
+    """(inputs, outputs) of the two clips above, the scores on ``device``; clip 2 has an
+    unannotated first frame."""
     clip1 = datasets.clip([LABEL_A, LABEL_B])
     clip2 = datasets.clip([None, LABEL_C])
-    out1 = [{"sem_seg": helpers.one_hot(p, 5)} for p in (PRED_A, PRED_B)]
-    out2 = [{"sem_seg": helpers.one_hot(p, 5)} for p in (GARBAGE, PRED_C)]
+    out1 = [{"sem_seg": helpers.one_hot(p, 5).to(device)} for p in (PRED_A, PRED_B)]
+    out2 = [{"sem_seg": helpers.one_hot(p, 5).to(device)} for p in (GARBAGE, PRED_C)]
     return [clip1, clip2], [out1, out2]
 
 
-def test_hand_computed_values(datasets, helpers, tmp_path):
+def test_hand_computed_values(datasets, helpers, tmp_path, device):
+    """The model's outputs on ``device`` (a GPU's, as in training's evaluation) give the same
+    numbers."""
     name = datasets.avss()
     evaluator = AVSSEvaluator(name, output_dir=str(tmp_path / "out"))
-    res = helpers.run(evaluator, *two_clips(datasets, helpers), batch_size=2)
+    res = helpers.run(evaluator, *two_clips(datasets, helpers, device), batch_size=2)
 
     expected = {
         "mIoU": np.mean(IOU),

@@ -16,14 +16,29 @@ from ovavss_d2.modeling.class_sources import SourceWeights
 
 
 @pytest.fixture(scope="module")
-def model(repo_root):
-    torch.manual_seed(0)
-    return build_model(tiny_cfg(repo_root))
+def models(repo_root):
+    """``models(device)``: the tiny model on that device, built on first use."""
+    built = {}
+
+    def get(device: str):
+        if device not in built:
+            torch.manual_seed(0)
+            built[device] = build_model(tiny_cfg(repo_root, **{"MODEL.DEVICE": device}))
+        return built[device]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def model(models):
+    return models("cpu")
 
 
 @pytest.mark.parametrize("num_frames", [1, 5, 10])
 @pytest.mark.parametrize("batch", [1, 2])
-def test_train_forward_backward(model, num_frames, batch):
+def test_train_forward_backward(models, device, num_frames, batch):
+    """Clips on the CPU, as the loader gives them; the model moves them to its device."""
+    model = models(device)
     clips = [make_clip(num_frames, classes=(0, 1), seed=1)]
     if batch == 2:  # an empty clip (no sounding object) with only its first frame annotated
         ann = [True] + [False] * (num_frames - 1)
@@ -33,9 +48,10 @@ def test_train_forward_backward(model, num_frames, batch):
     losses = model(clips)
     assert {"loss_objectness", "loss_class", "loss_mask", "loss_dice", "loss_dice_1"} <= set(losses)
     total = sum(losses.values())
-    assert torch.isfinite(total)
+    assert torch.isfinite(total) and total.device.type == device
     total.backward()
     grads = [p.grad for n, p in model.named_parameters() if p.requires_grad]
+    assert all(g.device.type == device for g in grads if g is not None)
     assert all(g is not None and torch.isfinite(g).all() for g in grads[-20:])
     assert model.embedding_classifier.bg_embed.grad is not None
     assert not any(p.requires_grad for p in model.audio_encoder.parameters())
