@@ -119,14 +119,18 @@ class HostSyncCounter(TorchFunctionMode):
             if _moves_to_device(func, args, kwargs) and not kwargs.get("non_blocking", False):
                 self._record("upload")
         result = func(*args, **kwargs)
+        if not self.simulated:
+            return result
         if func in (torch.Tensor.cpu, torch.Tensor.numpy):
             host = True
         elif func in _MOVES and _moves_to_device(func, args, kwargs):
             host = False
         else:
             host = not on_device and not names_device
-        if self.simulated:
-            _mark(result, host)
+        if func in _MOVES or func is torch.Tensor.cpu:
+            if any(result is t for t in tensors):  # a CPU "move" returns its input: keep its mark
+                result = result.view_as(result)
+        _mark(result, host)
         return result
 
 
