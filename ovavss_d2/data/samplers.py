@@ -114,6 +114,11 @@ def _identity(item: Dict) -> Dict:
     return item
 
 
+def _uses_cuda(cfg) -> bool:
+    """Whether the model of ``cfg`` runs on a GPU (``MODEL.DEVICE`` cuda and one visible)."""
+    return str(cfg.MODEL.DEVICE).startswith("cuda") and torch.cuda.is_available()
+
+
 def build_resumable_train_loader(
     cfg, dicts: List[Dict], mapper: Callable[[Dict], Dict]
 ) -> Tuple[torch.utils.data.DataLoader, ResumableTrainingSampler]:
@@ -147,6 +152,7 @@ def build_resumable_train_loader(
         num_workers=cfg.DATALOADER.NUM_WORKERS,
         worker_init_fn=worker_init_reset_seed,
         generator=generator,
+        pin_memory=_uses_cuda(cfg),  # page-locked clips: the model's copies do not block
     )
     if cfg.DATALOADER.ASPECT_RATIO_GROUPING:
         items = DataLoader(

@@ -29,6 +29,8 @@ from detectron2.projects.point_rend.point_features import (
 from detectron2.utils.comm import get_world_size
 from torch import nn
 
+from .matcher import annotated_frames
+
 __all__ = ["OVAVSSSetCriterion", "dice_loss", "sigmoid_ce_loss"]
 
 LOSS_NAMES = ("objectness", "labels", "masks")
@@ -139,7 +141,7 @@ class OVAVSSSetCriterion(nn.Module):
         batch_idx, query_idx = self._query_permutation(indices)
         matched = [t["labels"][j] for t, (_, j) in zip(targets, indices)]
         if matched:
-            target[batch_idx, query_idx] = torch.cat(matched).to(logits.device)
+            target[batch_idx, query_idx] = torch.cat(matched)
         loss = F.cross_entropy(logits.transpose(1, 2), target, self.class_weight.to(logits))
         return {"loss_class": loss}
 
@@ -148,13 +150,12 @@ class OVAVSSSetCriterion(nn.Module):
         pred_masks = outputs["pred_masks"]  # (B, Q, T, h, w)
         src_list, tgt_list = [], []
         for b, ((query_idx, target_idx), target) in enumerate(zip(indices, targets)):
-            frames = target["annotated"].nonzero(as_tuple=True)[0].to(pred_masks.device)
+            frames = annotated_frames(target, pred_masks.device)
             if query_idx.numel() == 0 or frames.numel() == 0:
                 continue
             # (n, Ta, h, w) -> (n*Ta, h, w)
-            src_list.append(pred_masks[b, query_idx.to(pred_masks.device)][:, frames].flatten(0, 1))
-            tgt = target["masks"][target_idx.to(target["masks"].device)].to(pred_masks.device)
-            tgt_list.append(tgt[:, frames].flatten(0, 1))
+            src_list.append(pred_masks[b, query_idx][:, frames].flatten(0, 1))
+            tgt_list.append(target["masks"][target_idx][:, frames].flatten(0, 1))
         if not src_list:
             zero = pred_masks.sum() * 0.0  # keeps the graph connected for DDP
             return {"loss_mask": zero, "loss_dice": zero}
@@ -179,16 +180,22 @@ class OVAVSSSetCriterion(nn.Module):
 
     @staticmethod
     def _query_permutation(indices) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(batch_idx, query_idx)`` of the matched queries, on the indices' device."""
         batch_idx = torch.cat([torch.full_like(src, i) for i, (src, _) in enumerate(indices)])
         query_idx = torch.cat([src for src, _ in indices])
         return batch_idx, query_idx
 
     def _num_masks(self, targets: List[Dict[str, torch.Tensor]], device) -> float:
-        """(object, annotated frame) pairs in the batch, averaged over workers, at least 1."""
+        """(object, annotated frame) pairs in the batch, averaged over workers, at least 1.
+
+        Counted on the host (``annotated`` is a host tensor); only with several workers does the
+        count travel to the device and back (one all-reduce and one sync per step).
+        """
         count = sum(int(t["labels"].numel()) * int(t["annotated"].sum()) for t in targets)
-        num = torch.as_tensor([float(count)], device=device)
-        if get_world_size() > 1:
-            torch.distributed.all_reduce(num)
+        if get_world_size() == 1:
+            return max(float(count), 1.0)
+        num = torch.tensor([float(count)]).to(device, non_blocking=True)
+        torch.distributed.all_reduce(num)
         return max(num.item() / get_world_size(), 1.0)
 
     def _losses_of(self, outputs, targets, num_masks) -> Dict[str, torch.Tensor]:
@@ -205,8 +212,9 @@ class OVAVSSSetCriterion(nn.Module):
         Args:
             outputs: ``pred_objectness (B, Q, 2)``, ``pred_logits (B, Q, K+1)``,
                 ``pred_masks (B, Q, T, h, w)``, optional ``aux_outputs`` (list of such dicts).
-            targets: B dicts: ``labels (N,)`` int64 in [0, K), ``masks (N, T, H, W)`` (padded to the
-                image batch size), ``annotated (T,)`` bool.
+            targets: B dicts: ``labels (N,)`` int64 in [0, K) and ``masks (N, T, H, W)`` (padded to
+                the image batch size) on the outputs' device, ``annotated (T,)`` bool on the host,
+                optionally ``frames (Ta,)`` its indices on the device (``prepare_targets``).
         Returns:
             unweighted losses; aux losses carry the suffix ``_<i>``.
         """

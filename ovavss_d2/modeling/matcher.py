@@ -18,13 +18,24 @@ targets) on every *annotated* frame of the clip; unannotated frames (AVSBench v1
 
 from typing import Dict, List, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from detectron2.projects.point_rend.point_features import point_sample
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-__all__ = ["HungarianMatcher", "batch_dice_cost", "batch_sigmoid_ce_cost"]
+__all__ = ["HungarianMatcher", "annotated_frames", "batch_dice_cost", "batch_sigmoid_ce_cost"]
+
+
+def annotated_frames(target: Dict[str, torch.Tensor], device: torch.device) -> torch.Tensor:
+    """``(Ta,)`` int64 indices of a clip's annotated frames on ``device``: the target's ``frames``
+    (put there by ``prepare_targets``, uploaded once per step) or, without it, computed from the
+    host mask ``annotated (T,)``."""
+    frames = target.get("frames")
+    if frames is None:
+        frames = target["annotated"].nonzero(as_tuple=True)[0]
+    return frames.to(device, non_blocking=True)
 
 
 def batch_dice_cost(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -99,23 +110,23 @@ class HungarianMatcher(nn.Module):
         target: Dict[str, torch.Tensor],
         point_coords: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        """Cost of every (query, object) pair of ONE clip.
+        """Cost of every (query, object) pair of ONE clip, on the outputs' device.
 
         Args:
             outputs: ``pred_objectness (Q, 2)`` (index 0 = object), ``pred_logits (Q, K+1)``,
                 ``pred_masks (Q, T, h, w)``.
-            target: ``labels (N,)`` int64 in [0, K), ``masks (N, T, H, W)``,
-                ``annotated (T,)`` bool.
+            target: ``labels (N,)`` int64 in [0, K), ``masks (N, T, H, W)``, ``annotated (T,)``
+                bool on the host, optionally ``frames (Ta,)`` (:func:`annotated_frames`).
             point_coords: ``(P, 2)`` normalised [0, 1] (x, y) coordinates; uniform random if None.
         Returns:
-            ``(Q, N)`` float32 cost matrix on the CPU.
+            ``(Q, N)`` float32 cost matrix.
         """
         labels = target["labels"]
         pred_masks = outputs["pred_masks"]
         num_queries = pred_masks.shape[0]
         cost = pred_masks.new_zeros(num_queries, labels.shape[0], dtype=torch.float32)
         if labels.numel() == 0:
-            return cost.cpu()
+            return cost
         if self.cost_objectness:
             prob_obj = outputs["pred_objectness"].float().softmax(-1)[:, 0]  # (Q,)
             cost = cost - self.cost_objectness * prob_obj[:, None]
@@ -123,7 +134,7 @@ class HungarianMatcher(nn.Module):
             prob_cls = outputs["pred_logits"].float().softmax(-1)  # (Q, K+1)
             cost = cost - self.cost_class * prob_cls[:, labels]
         if self.cost_mask or self.cost_dice:
-            frames = target["annotated"].nonzero(as_tuple=True)[0].to(pred_masks.device)
+            frames = annotated_frames(target, pred_masks.device)
             if frames.numel() > 0:
                 out_mask = pred_masks[:, frames].float()  # (Q, Ta, h, w)
                 tgt_mask = target["masks"][:, frames].to(out_mask)  # (N, Ta, H, W)
@@ -142,7 +153,7 @@ class HungarianMatcher(nn.Module):
                     cost = cost + self.cost_mask * batch_sigmoid_ce_cost(out_pts, tgt_pts)
                 if self.cost_dice:
                     cost = cost + self.cost_dice * batch_dice_cost(out_pts, tgt_pts)
-        return cost.cpu()
+        return cost
 
     @torch.no_grad()
     def forward(
@@ -150,28 +161,39 @@ class HungarianMatcher(nn.Module):
     ) -> List[Tuple[torch.Tensor, torch.Tensor]]:
         """Match every clip of the batch.
 
+        The clips' cost matrices are computed on the device and downloaded together (one
+        device-to-host copy per call, none when no clip has an object); scipy solves each clip on
+        the host and the assignments go back to the device in one non-blocking copy.
+
         Args:
             outputs: ``pred_objectness (B, Q, 2)``, ``pred_logits (B, Q, K+1)``,
                 ``pred_masks (B, Q, T, h, w)``.
             targets: B dicts with ``labels (N,)``, ``masks (N, T, H, W)``, ``annotated (T,)``.
         Returns:
-            B pairs ``(query_indices, target_indices)``, int64 tensors of length ``min(Q, N)``.
+            B pairs ``(query_indices, target_indices)``, int64 tensors of length ``min(Q, N)`` on
+            the outputs' device.
         """
-        indices = []
-        for b, target in enumerate(targets):
-            per_clip = {
-                k: v[b]
-                for k, v in outputs.items()
-                if k in ("pred_objectness", "pred_logits", "pred_masks")
-            }
-            cost = self.cost_matrix(per_clip, target)
-            if not torch.isfinite(cost).all():
-                raise FloatingPointError("HungarianMatcher: non-finite matching cost")
-            rows, cols = linear_sum_assignment(cost.numpy())
-            indices.append(
-                (torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64))
-            )
-        return indices
+        device = outputs["pred_masks"].device
+        keys = ("pred_objectness", "pred_logits", "pred_masks")
+        costs = [
+            self.cost_matrix({k: v[b] for k, v in outputs.items() if k in keys}, target)
+            for b, target in enumerate(targets)
+        ]  # B x (Q, N_b)
+        sizes = [cost.shape[1] for cost in costs]
+        if sum(sizes) == 0:
+            empty = torch.zeros(0, dtype=torch.int64, device=device)
+            return [(empty, empty) for _ in targets]
+        host = torch.cat(costs, dim=1).cpu().numpy()  # (Q, sum N_b): the one download
+        if not np.isfinite(host).all():
+            raise FloatingPointError("HungarianMatcher: non-finite matching cost")
+        matches = [
+            linear_sum_assignment(cost) for cost in np.split(host, np.cumsum(sizes)[:-1], axis=1)
+        ]  # B pairs of (min(Q, N_b),) arrays
+        flat = np.concatenate([np.concatenate(pair) for pair in matches]).astype(np.int64)
+        flat = torch.from_numpy(flat).to(device, non_blocking=True)
+        lengths = [len(rows) for rows, _ in matches]
+        pairs = flat.split([2 * n for n in lengths])  # B x (rows then cols)
+        return [(pair[:n], pair[n:]) for pair, n in zip(pairs, lengths)]
 
     def __repr__(self) -> str:
         return (

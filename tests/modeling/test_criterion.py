@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from ovavss_d2.modeling.criterion import OVAVSSSetCriterion, dice_loss
 from ovavss_d2.modeling.matcher import HungarianMatcher
+from ovavss_d2.utils.host_syncs import HostSyncCounter
 
 K = 3  # training classes
 
@@ -226,3 +227,110 @@ def test_wrong_class_count_names_both_counts():
     out["pred_logits"] = torch.randn(2, 3, 6)  # K+1 = 4 expected
     with pytest.raises(ValueError, match=r"^pred_logits has 6 classes, the criterion expects "):
         _edge_criterion()(out, [_edge_target([0]), _edge_target([1])])
+
+
+# -- issue 19: the same losses with fewer host syncs
+
+
+def _golden_inputs(device):
+    """3 clips x 6 queries x 3 frames, 2 aux layers; clip 1 has no object and clip 2 an
+    unannotated first frame. Targets as ``prepare_targets`` leaves them: ``annotated`` on the
+    host, the rest on ``device``."""
+    g = torch.Generator().manual_seed(7)
+
+    def layer():
+        return {
+            "pred_objectness": torch.randn(3, 6, 2, generator=g).to(device),
+            "pred_logits": torch.randn(3, 6, 5, generator=g).to(device),
+            "pred_masks": (torch.randn(3, 6, 3, 8, 8, generator=g) * 2).to(device),
+        }
+
+    outputs = layer()
+    outputs["aux_outputs"] = [layer(), layer()]
+    targets = []
+    for n, annotated in [
+        (2, [True, True, True]),
+        (0, [True, False, False]),
+        (3, [False, True, True]),
+    ]:
+        targets.append(
+            {
+                "labels": torch.randint(0, 4, (n,), generator=g).to(device),
+                "masks": (torch.rand(n, 3, 16, 16, generator=g) > 0.6).to(device),
+                "annotated": torch.tensor(annotated),
+            }
+        )
+    return outputs, targets
+
+
+def _golden_criterion():
+    weights = {"loss_objectness": 2.0, "loss_class": 2.0, "loss_mask": 5.0, "loss_dice": 5.0}
+    return OVAVSSSetCriterion(
+        num_classes=4,
+        matcher=HungarianMatcher(num_points=40),
+        weight_dict=weights,
+        eos_coef=0.1,
+        num_points=30,
+    )
+
+
+# The losses of _golden_inputs("cpu") after torch.manual_seed(3), computed by the criterion and
+# matcher of commit 1f2d781 (before issue 19: one cost download and blocking index copies per clip).
+GOLDEN = {
+    "loss_class": 1.5654041767120361,
+    "loss_class_0": 1.433957576751709,
+    "loss_class_1": 1.0910872220993042,
+    "loss_dice": 0.5371100306510925,
+    "loss_dice_0": 0.5381895303726196,
+    "loss_dice_1": 0.5452457070350647,
+    "loss_mask": 0.7497038245201111,
+    "loss_mask_0": 0.745685338973999,
+    "loss_mask_1": 0.7435801029205322,
+    "loss_objectness": 0.41355517506599426,
+    "loss_objectness_0": 0.7596625685691833,
+    "loss_objectness_1": 1.0702370405197144,
+}
+
+
+def test_losses_unchanged_by_the_sync_free_criterion():
+    outputs, targets = _golden_inputs("cpu")
+    torch.manual_seed(3)
+    losses = _golden_criterion()(outputs, targets)
+    assert {k: v.item() for k, v in losses.items()} == pytest.approx(GOLDEN, rel=1e-6, abs=0)
+    torch.manual_seed(3)
+    main = {k: v for k, v in outputs.items() if k != "aux_outputs"}
+    indices = _golden_criterion().matcher(main, targets)
+    assert [(r.tolist(), c.tolist()) for r, c in indices] == [
+        ([1, 4], [1, 0]),
+        ([], []),
+        ([2, 3, 5], [2, 1, 0]),
+    ]
+
+
+def test_losses_with_precomputed_frames_are_the_same(device):
+    """``frames`` from ``prepare_targets`` (on the device) and ``annotated`` alone agree."""
+    outputs, targets = _golden_inputs(device)
+    torch.manual_seed(3)
+    plain = _golden_criterion()(outputs, targets)
+    for t in targets:
+        t["frames"] = t["annotated"].nonzero(as_tuple=True)[0].to(device)
+    torch.manual_seed(3)
+    with_frames = _golden_criterion()(outputs, targets)
+    assert plain.keys() == with_frames.keys()
+    assert all(torch.equal(plain[k], with_frames[k]) for k in plain)
+
+
+def test_one_download_per_decoder_layer(device):
+    """Three matched layers (main + 2 aux): three downloads of matching costs, nothing else that
+    waits for the device (the object count is taken on the host, indices are made on the
+    device)."""
+    outputs, targets = _golden_inputs(device)
+    for t in targets:
+        t["frames"] = t["annotated"].nonzero(as_tuple=True)[0].to(device, non_blocking=True)
+    criterion = _golden_criterion().to(device)
+    counter = HostSyncCounter(torch.device(device))
+    counter.mark_host([t["annotated"] for t in targets])
+    with counter:
+        losses = criterion(outputs, targets)
+        assert len(losses) == 12
+    assert dict(counter.counts) == {"Tensor.cpu": 3}, "\n".join(map(str, counter.sites))

@@ -1,12 +1,15 @@
-"""HungarianMatcher: cost terms against hand-computed values, assignment against brute force."""
+"""HungarianMatcher: cost terms against hand-computed values, assignment against brute force, the
+batch matched as clip by clip, and one download of the costs per call."""
 
 import itertools
 import math
 
 import pytest
 import torch
+from scipy.optimize import linear_sum_assignment
 
 from ovavss_d2.modeling.matcher import HungarianMatcher, batch_dice_cost, batch_sigmoid_ce_cost
+from ovavss_d2.utils.host_syncs import HostSyncCounter
 
 
 def _pixel_centres(h: int, w: int) -> torch.Tensor:
@@ -55,7 +58,7 @@ def _hand_cost(outputs, target, w_obj, w_cls, w_mask, w_dice):
 @pytest.mark.parametrize(
     "weights", [(2.0, 2.0, 5.0, 5.0), (0.0, 1.0, 0.0, 3.0), (1.0, 0.0, 2.0, 0.0)]
 )
-def test_cost_matrix_matches_hand_computation(weights):
+def test_cost_matrix_matches_hand_computation(weights, device):
     outputs, target = _clip()
     matcher = HungarianMatcher(
         cost_objectness=weights[0],
@@ -63,8 +66,12 @@ def test_cost_matrix_matches_hand_computation(weights):
         cost_mask=weights[2],
         cost_dice=weights[3],
     )
-    cost = matcher.cost_matrix(outputs, target, point_coords=_pixel_centres(4, 4))
-    torch.testing.assert_close(cost, _hand_cost(outputs, target, *weights), atol=1e-5, rtol=1e-5)
+    on_device = _to(device, outputs, target)
+    cost = matcher.cost_matrix(*on_device, point_coords=_pixel_centres(4, 4).to(device))
+    assert cost.device.type == device
+    torch.testing.assert_close(
+        cost.cpu(), _hand_cost(outputs, target, *weights), atol=1e-5, rtol=1e-5
+    )
 
 
 def test_unannotated_frames_do_not_count():
@@ -90,17 +97,19 @@ def test_no_annotated_frame_leaves_class_costs():
 
 @pytest.mark.parametrize("num_queries,num_objects", [(3, 3), (5, 3), (4, 1), (6, 4)])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_assignment_is_optimal_brute_force(num_queries, num_objects, seed):
-    outputs, target = _clip(num_queries, num_objects, seed=seed)
+def test_assignment_is_optimal_brute_force(num_queries, num_objects, seed, device):
+    outputs, target = _to(device, *_clip(num_queries, num_objects, seed=seed))
     matcher = HungarianMatcher(num_points=64)
     torch.manual_seed(seed)
     batch = {k: v[None] for k, v in outputs.items()}
     rows, cols = matcher(batch, [target])[0]
+    assert rows.device.type == cols.device.type == device
+    rows, cols = rows.cpu(), cols.cpu()
     assert len(rows) == len(set(rows.tolist())) == num_objects
     assert sorted(cols.tolist()) == list(range(num_objects))
     # Same random points as the matcher drew: recompute its cost with the same seed.
     torch.manual_seed(seed)
-    cost = matcher.cost_matrix(outputs, target)
+    cost = matcher.cost_matrix(outputs, target).cpu()
     best = min(
         sum(cost[q, j].item() for j, q in enumerate(perm))
         for perm in itertools.permutations(range(num_queries), num_objects)
@@ -108,13 +117,73 @@ def test_assignment_is_optimal_brute_force(num_queries, num_objects, seed):
     assert cost[rows, cols].sum().item() == pytest.approx(best, abs=1e-5)
 
 
-def test_batch_with_empty_clip():
-    outputs1, target1 = _clip(seed=3)
-    outputs2, target2 = _clip(seed=4, num_objects=0)
+def test_batch_with_empty_clip(device):
+    outputs1, target1 = _to(device, *_clip(seed=3))
+    outputs2, target2 = _to(device, *_clip(seed=4, num_objects=0))
     batch = {k: torch.stack([outputs1[k], outputs2[k]]) for k in outputs1}
     indices = HungarianMatcher()(batch, [target1, target2])
     assert len(indices[0][0]) == 3
     assert indices[1][0].numel() == 0 and indices[1][1].numel() == 0
+
+
+def _to(device, outputs, target):
+    """A clip's outputs and target on ``device``; ``annotated`` stays on the host (as
+    ``prepare_targets`` leaves it)."""
+    outputs = {k: v.to(device) for k, v in outputs.items()}
+    return outputs, {k: v if k == "annotated" else v.to(device) for k, v in target.items()}
+
+
+def _batch(device, objects=(3, 0, 2, 1), queries=6, seed=5):
+    """Outputs ``(B, Q, ...)`` and B targets on ``device``; clip 2 has its second frame
+    unannotated."""
+    clips = []
+    for b, n in enumerate(objects):
+        annotated = torch.tensor([True, b != 2])
+        clips.append(_to(device, *_clip(queries, n, seed=seed + b, annotated=annotated)))
+    outputs = {k: torch.stack([o[k] for o, _ in clips]) for k in clips[0][0]}
+    return outputs, [t for _, t in clips]
+
+
+def _match_clip_by_clip(matcher, outputs, targets):
+    """The matcher before issue 19: each clip's costs downloaded and solved on their own."""
+    result = []
+    for b, target in enumerate(targets):
+        cost = matcher.cost_matrix({k: v[b] for k, v in outputs.items()}, target).cpu()
+        rows, cols = linear_sum_assignment(cost.numpy())
+        result.append((rows.tolist(), cols.tolist()))
+    return result
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_batch_matched_as_clip_by_clip(device, seed):
+    outputs, targets = _batch(device, seed=seed)
+    matcher = HungarianMatcher(num_points=32)
+    torch.manual_seed(seed)  # the same random points in both runs
+    indices = matcher(outputs, targets)
+    torch.manual_seed(seed)
+    expected = _match_clip_by_clip(matcher, outputs, targets)
+    assert [(rows.tolist(), cols.tolist()) for rows, cols in indices] == expected
+    assert [len(rows) for rows, _ in indices] == [3, 0, 2, 1]
+    assert all(i.device.type == device and i.dtype == torch.int64 for pair in indices for i in pair)
+
+
+@pytest.mark.parametrize("objects,downloads", [((3, 0, 2, 1), 1), ((2,), 1), ((0, 0), 0)])
+def test_costs_downloaded_once_per_batch(device, objects, downloads):
+    """One device-to-host copy of all clips' costs (none without objects), and nothing else that
+    waits for the device: the frame and assignment indices go up without blocking."""
+    outputs, targets = _batch(device, objects=objects)
+    counter = HostSyncCounter(torch.device(device))
+    counter.mark_host([t["annotated"] for t in targets])
+    with counter:
+        HungarianMatcher(num_points=16)(outputs, targets)
+    assert dict(counter.counts) == ({"Tensor.cpu": downloads} if downloads else {})
+
+
+def test_non_finite_cost_rejected(device):
+    outputs, targets = _batch(device)
+    outputs["pred_logits"][3, 0, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="^HungarianMatcher: non-finite matching cost$"):
+        HungarianMatcher(num_points=16)(outputs, targets)
 
 
 def test_pairwise_costs_small_case():

@@ -51,6 +51,7 @@ from ..criterion import OVAVSSSetCriterion
 from ..pixel_decoder import build_pixel_decoder
 from ..text_encoder import TextClassifierCache, build_text_classifier_cache, build_text_encoder
 from ..transformer_decoder import build_transformer_decoder
+from .batching import batch_clips
 from .inference import clip_queries, clip_results
 from .training import build_criterion, prepare_targets, weighted_losses
 
@@ -143,9 +144,8 @@ class OVAVSS(nn.Module):
         self.deep_supervision = any(k.endswith("_0") for k in criterion.weight_dict)
         self.train_keys = list(train_vocabulary["keys"])
         self.train_prompts = [tuple(p) for p in train_vocabulary["prompts"]]
-        self.register_buffer(
-            "dataset_to_train", train_vocabulary["dataset_to_train"].clone(), persistent=False
-        )
+        # On the host: targets are checked and mapped there, before their copy to the device.
+        self.dataset_to_train = train_vocabulary["dataset_to_train"].clone()
         self.text_classifier = text_classifier
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), False)
@@ -293,24 +293,9 @@ class OVAVSS(nn.Module):
         return [self.postprocess(record) for record in records]
 
     def _preprocess(self, batched_inputs: List[Dict]) -> Tuple[ImageList, torch.Tensor, int]:
-        if not batched_inputs:
-            raise ValueError("OVAVSS got an empty batch")
-        lengths = {int(x["images"].shape[0]) for x in batched_inputs}
-        if len(lengths) != 1:
-            raise ValueError(
-                f"all clips of a batch must have the same number of frames T, got "
-                f"{sorted(lengths)}: use a fixed INPUT.SAMPLING_FRAME_NUM for training and batches "
-                "of 1 clip to test clips of different lengths"
-            )
-        num_frames = lengths.pop()
-        frames = [
-            (frame.to(self.device).float() - self.pixel_mean) / self.pixel_std
-            for x in batched_inputs
-            for frame in x["images"]
-        ]
-        images = ImageList.from_tensors(frames, self.size_divisibility)  # (B*T, 3, H, W)
-        audio = torch.stack([x["audio"] for x in batched_inputs]).to(self.device).float()
-        return images, audio, num_frames
+        """Frames ``(B*T, 3, H, W)`` and audio ``(B, T, 1, L, M)`` on the device, and T
+        (:func:`batch_clips`: one copy per batch)."""
+        return batch_clips(batched_inputs, self.pixel_mean, self.pixel_std, self.size_divisibility)
 
     def _decode(self, images: torch.Tensor, audio: torch.Tensor, num_frames: int) -> Dict:
         """Backbone, audio encoder, pixel decoder and transformer decoder.

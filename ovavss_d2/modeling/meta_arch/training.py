@@ -1,7 +1,8 @@
 """Training pieces of OV-AVSS built from the config: the set criterion with its matcher, and the
 criterion targets of a batch.
 
-Shape letters: N objects of a clip, T frames, H x W a clip's frame size, Hp x Wp the padded batch.
+Shape letters: N objects of a clip, T frames, Ta annotated frames of a clip, H x W a clip's frame
+size, Hp x Wp the padded batch.
 """
 
 from typing import Dict, List, Sequence, Tuple
@@ -65,47 +66,65 @@ def prepare_targets(
     num_frames: int,
     device: torch.device,
 ) -> List[Dict]:
-    """Criterion targets: training-vocabulary labels, masks padded to the batch, annotated.
+    """Criterion targets: training-vocabulary labels, masks padded to the batch, annotated frames.
+
+    Everything is checked and mapped on the host, then copied to ``device`` without blocking
+    (labels and frame indices of the whole batch in one copy, masks one copy per clip): no
+    host-device synchronisation.
 
     Args:
         batched_inputs: mapper dicts with ``instances`` (``gt_classes (N,)`` 0-based dataset ids,
-            ``gt_masks (N, T, H, W)``) and optionally ``annotated`` bool ``(T,)``.
-        dataset_to_train: ``(num dataset classes,)`` training index of each dataset class, -1 for
-            classes outside the training vocabulary ``train_keys``.
+            ``gt_masks (N, T, H, W)``, host tensors) and optionally ``annotated`` bool ``(T,)``.
+        dataset_to_train: ``(num dataset classes,)`` host tensor, training index of each dataset
+            class, -1 for classes outside the training vocabulary ``train_keys``.
         padded_size: ``(Hp, Wp)``.
     Returns:
-        per clip ``labels (N,)``, ``masks (N, T, Hp, Wp)``, ``annotated`` bool ``(T,)``.
+        per clip ``labels (N,)``, ``masks (N, T, Hp, Wp)`` and ``frames (Ta,)`` (indices of the
+        annotated frames) on ``device``, and ``annotated`` bool ``(T,)`` on the host.
     """
     pad_h, pad_w = padded_size
-    targets = []
+    labels, annotated = [], []
     for x in batched_inputs:
-        inst = x["instances"]
-        classes = inst.gt_classes.to(device)
+        classes = x["instances"].gt_classes.cpu()
         if classes.numel() and (classes.max() >= dataset_to_train.numel() or classes.min() < 0):
             raise ValueError(
                 f"clip {x.get('clip_id', '?')}: class ids {classes.tolist()} outside the class "
                 f"list of DATASETS.TRAIN ({dataset_to_train.numel()} classes)"
             )
-        labels = dataset_to_train[classes]
-        if (labels < 0).any():
-            outside = sorted(set(classes[labels < 0].tolist()))
+        labels.append(dataset_to_train[classes])
+        if (labels[-1] < 0).any():
+            outside = sorted(set(classes[labels[-1] < 0].tolist()))
             raise ValueError(
                 f"clip {x.get('clip_id', '?')}: dataset classes {outside} (0-based) are not in "
                 f"the training vocabulary {train_keys}; train on base classes only or set "
                 "MODEL.OVAVSS.TRAIN_VOCABULARY all"
             )
-        masks = inst.gt_masks.to(device)
+        masks = x["instances"].gt_masks
         if masks.dim() != 4 or masks.shape[1] != num_frames:
             raise ValueError(
                 f"gt_masks must be (N, T={num_frames}, H, W), got {tuple(masks.shape)}"
             )
-        padded = masks.new_zeros((masks.shape[0], num_frames, pad_h, pad_w))
-        padded[..., : masks.shape[-2], : masks.shape[-1]] = masks
-        annotated = x.get("annotated")
-        if annotated is None:
-            annotated = torch.ones(num_frames, dtype=torch.bool)
+        ann = x.get("annotated")
+        ann = torch.ones(num_frames, dtype=torch.bool) if ann is None else torch.as_tensor(ann)
+        annotated.append(ann.cpu().bool())
+    frames = [a.nonzero(as_tuple=True)[0] for a in annotated]
+    # (sum N + sum Ta,): labels then frame indices of every clip, one copy.
+    indices = torch.cat(labels + frames).to(device, non_blocking=True)
+    indices = indices.split([len(t) for t in labels + frames])
+    targets = []
+    for b, x in enumerate(batched_inputs):
+        masks = x["instances"].gt_masks
+        padded = torch.zeros(
+            (masks.shape[0], num_frames, pad_h, pad_w), dtype=masks.dtype, device=device
+        )
+        padded[..., : masks.shape[-2], : masks.shape[-1]] = masks.to(device, non_blocking=True)
         targets.append(
-            {"labels": labels, "masks": padded, "annotated": torch.as_tensor(annotated).bool()}
+            {
+                "labels": indices[b],
+                "masks": padded,
+                "annotated": annotated[b],
+                "frames": indices[len(labels) + b],
+            }
         )
     return targets
 
