@@ -30,7 +30,7 @@ from .pools import EXTRA_STAMPS
 
 # Terms that name a novel class, beyond its key and prompt names (avss_synth.txt). Two tiers:
 # NOVEL_SYNONYMS are the near-synonyms and hyponyms that MiniLM also places at or above
-# MINILM_THRESHOLD (tests/datasets/test_wide_pool.py checks both checks reject each). NAME_ONLY_TERMS
+# MINILM_THRESHOLD (tests/datasets/test_wide_pool.py: both checks reject each). NAME_ONLY_TERMS
 # are those it does not: rare, compound, foreign or ambiguous words, and near-synonyms it rates no
 # closer to their class than unrelated animals (tigress-tiger 0.38, mule-donkey 0.56, mammoth-
 # elephant 0.58, cockerel-rooster 0.55, against cat-frog 0.56): only the names check catches them.
@@ -111,7 +111,7 @@ DENY_SOUNDS: Dict[str, str] = {
     "animals/lizards/iguana.png": "silent recording (YAMNet: Silence 1.00)",
     "animals/marsupials/wombat.png": "silent recording (YAMNet: Silence 1.00)",
     "animals/mammals/ferret.png": "sounds like a frog (YAMNet: Frog 0.35, novel)",
-    "animals/mammals/bears/bear.png": "a roar tagged as a big cat (YAMNet: Roaring cats 0.37; tiger)",
+    "animals/mammals/bears/bear.png": "a roar tagged as a big cat (YAMNet: Roaring cats 0.37)",
     "animals/mammals/bovines/bison.png": "a roar tagged as a big cat (YAMNet: Roaring cats 0.48)",
     "animals/mammals/aquatic/orca.png": "tagged as speech (YAMNet: Speech 0.36)",
     "animals/mammals/hippopotamus.png": "tagged as speech (YAMNet: Speech 0.27)",
@@ -125,10 +125,11 @@ DENY_SOUNDS: Dict[str, str] = {
 
 # Stem names (``stamp_name``) -> the class name a stamp trains as: plain English for compounds
 # and abbreviations (so that the MiniLM check reads real words), one class for variants of one
-# thing. Reviewed by hand with the list in datasets/README.md.
+# thing, and one class for species of a kind (flowers, fish, hats, trees, nuts): label indices
+# must stay below the ignore value 255. Reviewed by hand with the list in datasets/README.md.
 CLASS_NAMES: Dict[str, str] = {
     "adelaide rosella": "rosella",
-    "albino peahen": "peahen",
+    "albino peahen": "peafowl",
     "heron greatblue": "heron",
     "heron greatblue flying": "heron",
     "helmeted guineafowl": "guineafowl",
@@ -138,9 +139,9 @@ CLASS_NAMES: Dict[str, str] = {
     "pink flamingo": "flamingo",
     "rainbow lorikeet": "lorikeet",
     "tucan": "toucan",
-    "bluegroper": "groper",
-    "coraltrout": "coral trout",
-    "moonwrasse": "wrasse",
+    "bluegroper": "fish",
+    "coraltrout": "fish",
+    "moonwrasse": "fish",
     "stripedfish": "fish",
     "brown slug": "slug",
     "chimp": "chimpanzee",
@@ -157,18 +158,18 @@ CLASS_NAMES: Dict[str, str] = {
     "murray mussel": "mussel",
     "clothespin new": "clothespin",
     "clothespin old": "clothespin",
-    "blue fedora": "fedora",
-    "green fedora": "fedora",
-    "tophat": "top hat",
+    "blue fedora": "hat",
+    "green fedora": "hat",
+    "tophat": "hat",
     "t baseballcap": "baseball cap",
     "t glove": "glove",
     "t jacket": "jacket",
     "t pants": "trousers",
-    "t poloshirt": "polo shirt",
+    "t poloshirt": "shirt",
     "t scarf": "scarf",
     "t shirt": "shirt",
     "t sock": "sock",
-    "t tshirt": "t shirt",
+    "t tshirt": "shirt",
     "apricot whole": "apricot",
     "cherry stella": "cherry",
     "apple fuji": "apple",
@@ -180,7 +181,7 @@ CLASS_NAMES: Dict[str, str] = {
     "sliced orange": "orange",
     "sliced lime": "lime",
     "mandarine": "mandarin",
-    "walnut shelled": "walnut",
+    "walnut shelled": "nut",
     "chilepepper": "chili pepper",
     "garlics": "garlic",
     "pumpkin small": "pumpkin",
@@ -219,26 +220,26 @@ CLASS_NAMES: Dict[str, str] = {
     "ww2 german gun": "cannon",
     "lightningbolt": "lightning",
     "eggplant": "eggplant",
-    "adeenia": "desert rose",
-    "anemone red": "anemone",
-    "anthoorium": "anthurium",
-    "appooppanthady": "milkweed",
-    "bolsom": "balsam",
-    "chemparathi": "hibiscus",
-    "chuvanna plastic poo": "plastic flower",
-    "red gazania": "gazania",
-    "whitestar petunia": "petunia",
+    "adeenia": "flower",
+    "anemone red": "flower",
+    "anthoorium": "flower",
+    "appooppanthady": "flower",
+    "bolsom": "flower",
+    "chemparathi": "flower",
+    "chuvanna plastic poo": "flower",
+    "red gazania": "flower",
+    "whitestar petunia": "flower",
     "yellow flower": "flower",
     "holly leaves": "holly",
-    "holm oak": "oak tree",
-    "liberia palm": "palm tree",
+    "holm oak": "tree",
+    "liberia palm": "tree",
     "rambutan": "tree",
-    "birch": "birch tree",
+    "birch": "tree",
     "candy cane": "candy cane",
     "german christmas toy": "wooden toy",
     "xmas tp bulb": "christmas ornament",
     "xmaswreath": "wreath",
-    "lamp": "christmas light",
+    "lamp": "christmas ornament",
     "christmas pudding": "pudding",
     "mince pie": "pie",
     "hard candy": "candy",
@@ -315,6 +316,26 @@ CLASS_NAMES: Dict[str, str] = {
     "bunny egg": "rabbit",
     "bunny": "rabbit",
     "final roll call": "battlefield cross",
+    "santahat": "hat",
+    "feathered hat": "hat",
+    "propeller hat": "hat",
+    "sombrero": "hat",
+    "party hat": "hat",
+    "butterflyfish": "fish",
+    "clownfish": "fish",
+    "dolphinfish": "fish",
+    "lionfish": "fish",
+    "daffodil": "flower",
+    "iris": "flower",
+    "marigold": "flower",
+    "pigface": "flower",
+    "rose": "flower",
+    "doe": "deer",
+    "wapiti": "deer",
+    "peacock": "peafowl",
+    "walnut": "nut",
+    "pecan": "nut",
+    "almond": "nut",
 }
 
 # Recordings of the pool that may also play as off-screen sounds: not those of animals and
@@ -567,3 +588,54 @@ def build_wide_pool(
         offscreen=tuple(sorted(offscreen)),
         prompt_names=dict(sorted(names.items())),
     )
+
+
+def index_wide_pool(
+    stamps_dir: Path,
+    novel_prompts: Mapping[str, Sequence[str]],
+    held_out: Sequence[str] = (),
+    class_keys: Sequence[str] = (),
+    encoder=None,
+) -> WidePool:
+    """``review_stamps`` then ``build_wide_pool`` (MediaError without the MiniLM package)."""
+    try:
+        decisions = review_stamps(stamps_dir, novel_prompts, encoder)
+    except ImportError as e:
+        raise MediaError(f"the wide pool's MiniLM check needs its text encoder: {e}") from None
+    return build_wide_pool(decisions, stamps_dir, held_out, class_keys)
+
+
+WIDE_SHARE = 0.5  # chance that an object of a training clip is drawn from the wide pool
+
+
+def sample_wide_keys(
+    rng,
+    pool: Sequence[str],
+    first_key: str,
+    wide: WidePool,
+    p_single: float,
+    p_three: float,
+    distractor_probs: Sequence[float],
+) -> Tuple[str, List[str], int]:
+    """``objects.sample_object_keys`` for a training clip with the wide pool: every object is a
+    wide-pool class with probability ``WIDE_SHARE`` (sounding ones among those with a recording,
+    silent distractors among all), else a base class (the first one: the split's round robin).
+
+    Returns:
+        AVSBench subset, object keys (sources first, then silent distractors), source count.
+    """
+    subset = "v1s" if rng.random() < p_single else "v1m"
+    num_sources = 1 if subset == "v1s" else (3 if rng.random() < p_three else 2)
+    num_distractors = int(rng.choice(len(distractor_probs), p=distractor_probs))
+    keys: List[str] = []
+    for i in range(num_sources + num_distractors):
+        from_wide = rng.random() < WIDE_SHARE
+        if i == 0 and not from_wide:
+            keys.append(first_key)
+            continue
+        wide_keys = wide.sounding_keys if i < num_sources else sorted(wide.stamps)
+        options = [k for k in (wide_keys if from_wide else pool) if k not in keys]
+        if options:
+            keys.append(options[int(rng.integers(len(options)))])
+    num_sources = min(num_sources, len(keys))
+    return subset, keys, num_sources
