@@ -70,16 +70,17 @@ def write_class_list(decisions: Sequence[StampDecision], classes_dir: Path) -> L
     classes = load_class_list(SYNTH_CLASS_LIST)
     split = load_split(SYNTH_SPLIT, classes)
     names = sorted({d.name for d in decisions if d.admitted})
-    base_lines = [
-        f"{i}:{k}" + "".join(f",{p}" for p in classes.prompt_names[i])
-        for i, k in enumerate(classes.names)
-    ]
+    base_lines = []
+    for i, key in enumerate(classes.names):  # as avss_synth.txt writes them
+        prompts = classes.prompt_names[i]
+        explicit = prompts != (key.replace("-", " "),)
+        base_lines.append(f"{i}:{key}" + "".join(f",{p}" for p in prompts if explicit))
     header = (
         "# AVSS-Synth training classes with the wide pool (datasets/review_wide_pool.py\n"
         "# --write-class-list): the classes of avss_synth.txt with their indices, then the wide\n"
         "# pool's (datasets/avss_synth/wide_pool.py), which only training clips show.\n"
     )
-    extra = [f"{len(classes) + j}:{class_key(n)},{n}" for j, n in enumerate(names)]
+    extra = [f"{len(classes) + j}:{class_key(n)}" for j, n in enumerate(names)]
     (classes_dir / WIDE_CLASS_LIST).write_text(header + "\n".join(base_lines + extra) + "\n")
     base = [classes.names[i] for i in split["base"]] + [class_key(n) for n in names]
     novel = [classes.names[i] for i in split["novel"]]

@@ -170,6 +170,7 @@ def build_avss_synth(
     media_pools: Optional[PoolIndex] = None,
     manifest: bool = True,
     train_pool: str = "base",
+    wide_pool: Optional[WidePool] = None,
 ) -> Dict[str, int]:
     """Build the benchmark under ``root`` and return the number of clips per split.
 
@@ -193,6 +194,8 @@ def build_avss_synth(
         train_pool: "base" (training clips show the 13 base classes only) or "wide" (training
             clips also show and play the wide pool, ``wide_pool.py``, labelled with the classes of
             ``avss_synth_wide.txt``); val and test are the same files either way.
+        wide_pool: with "wide", an already indexed pool (default: ``index_wide_pool`` of the
+            stamps folder, which runs the MiniLM check).
     """
     if train_pool not in TRAIN_POOLS:
         raise ValueError(f"train_pool {train_pool!r}: expected one of {list(TRAIN_POOLS)}")
@@ -208,7 +211,9 @@ def build_avss_synth(
     label_classes = classes
     if train_pool == "wide":
         novel = {classes.names[i]: classes.prompt_names[i] for i in split["novel"]}
-        media, wide, label_classes = _with_wide_pool(media, media_pools, novel, stamps_dir)
+        media, wide, label_classes = _with_wide_pool(
+            media, media_pools, novel, stamps_dir, wide_pool
+        )
     counts = dict(DEFAULT_CLIPS if clips is None else clips)
     variants = dict(DEFAULT_VARIANTS if variants is None else variants)
     root = Path(root)
@@ -298,14 +303,15 @@ def _with_wide_pool(
     media_pools: PoolIndex,
     novel: Dict[str, Sequence[str]],
     stamps_dir: Optional[os.PathLike],
+    wide: Optional[WidePool] = None,
 ) -> Tuple[MediaIndex, WidePool, ClassList]:
-    """The media index extended by the wide pool, the pool, and the wide class list (MediaError
-    when the pool holds a class that avss_synth_wide.txt lacks)."""
-    root = Path(stamps_dir) if stamps_dir is not None else Path(media.roots[0][0])
-    held_out = [
-        p for s in ("val", "test") for p in media_pools.offscreen[s] + media_pools.speech[s]
-    ]
-    wide = index_wide_pool(root, novel, held_out, class_keys=list(media.stamps))
+    """The media index extended by the wide pool (indexed unless given), the pool, and the wide
+    class list (MediaError when the pool holds a class that avss_synth_wide.txt lacks)."""
+    if wide is None:  # val / test recordings never play in training
+        root = Path(stamps_dir) if stamps_dir is not None else Path(media.roots[0][0])
+        splits = ("val", "test")
+        held_out = [p for s in splits for p in media_pools.offscreen[s] + media_pools.speech[s]]
+        wide = index_wide_pool(root, novel, held_out, class_keys=list(media.stamps))
     wide_classes = load_class_list(WIDE_CLASS_LIST_FILE)
     unknown = sorted(set(wide.stamps) - set(wide_classes.names))
     if unknown:

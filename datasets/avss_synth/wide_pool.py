@@ -627,15 +627,17 @@ def sample_wide_keys(
     subset = "v1s" if rng.random() < p_single else "v1m"
     num_sources = 1 if subset == "v1s" else (3 if rng.random() < p_three else 2)
     num_distractors = int(rng.choice(len(distractor_probs), p=distractor_probs))
-    keys: List[str] = []
+    sources: List[str] = []
+    distractors: List[str] = []
     for i in range(num_sources + num_distractors):
         from_wide = rng.random() < WIDE_SHARE
         if i == 0 and not from_wide:
-            keys.append(first_key)
+            sources.append(first_key)
             continue
-        wide_keys = wide.sounding_keys if i < num_sources else sorted(wide.stamps)
-        options = [k for k in (wide_keys if from_wide else pool) if k not in keys]
-        if options:
-            keys.append(options[int(rng.integers(len(options)))])
-    num_sources = min(num_sources, len(keys))
-    return subset, keys, num_sources
+        sounding = i < num_sources
+        wide_keys = wide.sounding_keys if sounding else sorted(wide.stamps)
+        taken = sources + distractors
+        options = [k for k in (wide_keys if from_wide else pool) if k not in taken]
+        if options:  # else the slot stays empty (a small pool ran out of classes)
+            (sources if sounding else distractors).append(options[int(rng.integers(len(options)))])
+    return subset, sources + distractors, len(sources)
