@@ -45,9 +45,9 @@ from .pools import EXTRA_STAMPS
 # - goat: the ram is a sheep, but its Tux Paint recording is a goat's bleat: denied by review.
 NOVEL_SYNONYMS: Dict[str, Tuple[str, ...]] = {
     "bassoon": ("double bassoon",),
-    "emergency-car": ("ambulance", "police car", "firetruck", "fire brigade"),
+    "emergency-car": ("ambulance", "police car", "firetruck", "fire brigade", "emergency vehicle"),
     "frog": ("toad", "tadpole", "tree frog"),
-    "goat": ("mountain goat", "billy goat", "nanny goat"),
+    "goat": ("mountain goat", "billy goat", "nanny goat", "goatling"),
     "rooster": ("cock", "chicken"),
     "tiger": ("tiger cub", "tigers"),
 }
@@ -64,9 +64,9 @@ NAME_ONLY_TERMS: Dict[str, Tuple[str, ...]] = {
     ),
     "donkey": ("ass", "mule", "burro", "jackass", "hinny"),
     "elephant": ("mammoth", "mastodon", "pachyderm"),
-    "emergency-car": ("police", "patrol car", "squad car", "siren", "emergency vehicle"),
+    "emergency-car": ("police", "patrol car", "squad car", "siren"),
     "frog": ("bullfrog", "amphibian"),
-    "goat": ("mountaingoat", "ibex", "goatling"),
+    "goat": ("mountaingoat", "ibex"),
     "rooster": ("cockerel", "capon", "chanticleer", "bantam", "chick"),
     "tiger": ("tigress", "tigon", "liger"),
 }
