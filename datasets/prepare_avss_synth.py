@@ -10,6 +10,7 @@ test split (clean, fixed SNRs): AVSS-Synth v2 (v1 is retired). See datasets/READ
 
     python datasets/prepare_avss_synth.py                        # 1600 clips, 224x224, seed 0
     python datasets/prepare_avss_synth.py --train-clips 3000 --snr-range 5 30 --variants clean,0
+    python datasets/prepare_avss_synth.py --train-pool wide --output datasets/AVSS-Synth-wide
 
 The generator itself is the package ``avss_synth`` beside this script (datasets/avss_synth). The
 build ends with ``manifest.json`` (a hash of every file, the versions used) and prints its
@@ -34,6 +35,7 @@ from avss_synth import (
     build_avss_synth,
     parse_variants,
 )
+from avss_synth.build import TRAIN_POOLS
 from avss_synth.manifest import SHORT, add_verify_arguments, read_manifest, report_verify
 
 
@@ -106,6 +108,14 @@ def get_parser() -> argparse.ArgumentParser:
         default=min(2, os.cpu_count() or 1),
         help="processes; the output does not depend on it",
     )
+    parser.add_argument(
+        "--train-pool",
+        choices=TRAIN_POOLS,
+        default="base",
+        help="objects of the training clips: the 13 base classes, or also the wide pool of every "
+        "stamp that is neither a class nor a near-synonym of a novel one (datasets/README.md); "
+        "val and test are the same either way",
+    )
     parser.add_argument("--force", action="store_true", help="replace an earlier build")
     add_verify_arguments(parser)
     return parser
@@ -149,6 +159,7 @@ def main(argv=None) -> int:
             snr_range=tuple(args.snr_range),
             variants=variants,
             write_stems=args.write_stems,
+            train_pool=args.train_pool,
         )
     except (MediaError, FileExistsError) as e:
         log.error("prepare_avss_synth: %s", e)

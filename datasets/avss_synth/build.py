@@ -29,23 +29,26 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ovavss_d2.data.class_lists import load_class_list, load_split
+from ovavss_d2.data.class_lists import ClassList, load_class_list, load_split
 from ovavss_d2.data.datasets.avsbench_format import write_label2idx, write_metadata
 from ovavss_d2.data.datasets.register_avsbench import SYNTH_CLASS_LIST, SYNTH_SPLIT
 
 from .clips_v2 import conditions_record, sample_clip_v2
 from .conditions import SNR_RANGE
 from .manifest import MANIFEST, media_hashes, write_manifest
-from .media import MediaIndex
+from .media import MediaError, MediaIndex
 from .objects import describe
 from .pools import PoolIndex, index_media_v2
 from .variants import DEFAULT_VARIANTS, VARIANTS_DIR, variant_root, write_clip_v2
+from .wide_pool import WidePool, index_wide_pool
 
 logger = logging.getLogger(__name__)
 
 CLASS_LIST_FILE = SYNTH_CLASS_LIST
 SPLIT_FILE = SYNTH_SPLIT
 SPLITS = ("train", "val", "test")
+TRAIN_POOLS = ("base", "wide")  # --train-pool: base classes only, or also the wide pool
+WIDE_CLASS_LIST_FILE = "avss_synth_wide.txt"  # the 22 classes, then the wide pool's classes
 DEFAULT_CLIPS = {"train": 1200, "val": 200, "test": 200}
 RETIRED_VERSION_ERROR = "AVSS-Synth v1 is retired; build v2"
 # names this builder writes under the output folder (the only ones --force removes)
@@ -108,8 +111,9 @@ def _build_one(task: Tuple[str, int, str, str]) -> Tuple[Dict[str, str], Dict, D
     s = _WORKER
     rng = np.random.default_rng(clip_seed(s["seed"], split, index))
     pool = s["pools"][split]
+    wide = s["wide"] if split == "train" else None
     plan = sample_clip_v2(
-        rng, uid, split, pool, first_key, s["media"], s["media_pools"], s["size"], s["snr"]
+        rng, uid, split, pool, first_key, s["media"], s["media_pools"], s["size"], s["snr"], wide
     )
     variants = s["variants"] if split == "test" else None
     write_clip_v2(
@@ -165,6 +169,8 @@ def build_avss_synth(
     write_stems: bool = False,
     media_pools: Optional[PoolIndex] = None,
     manifest: bool = True,
+    train_pool: str = "base",
+    wide_pool: Optional[WidePool] = None,
 ) -> Dict[str, int]:
     """Build the benchmark under ``root`` and return the number of clips per split.
 
@@ -185,7 +191,14 @@ def build_avss_synth(
         write_stems: also write each clip's sources and noise tracks (``stems/``).
         manifest: finally write ``manifest.json`` (the hash of every file, the versions used and
             the fingerprint, ``manifest.py``).
+        train_pool: "base" (training clips show the 13 base classes only) or "wide" (training
+            clips also show and play the wide pool, ``wide_pool.py``, labelled with the classes of
+            ``avss_synth_wide.txt``); val and test are the same files either way.
+        wide_pool: with "wide", an already indexed pool (default: ``index_wide_pool`` of the
+            stamps folder, which runs the MiniLM check).
     """
+    if train_pool not in TRAIN_POOLS:
+        raise ValueError(f"train_pool {train_pool!r}: expected one of {list(TRAIN_POOLS)}")
     if snr_range[0] > snr_range[1]:
         raise ValueError(f"snr_range {snr_range}: low must not exceed high")
     classes = load_class_list(CLASS_LIST_FILE)
@@ -194,6 +207,13 @@ def build_avss_synth(
     base = [classes.names[i] for i in split["base"]]
     if media is None or media_pools is None:
         media, media_pools = index_media_v2(keys, stamps_dir, backgrounds_dir)
+    wide = None
+    label_classes = classes
+    if train_pool == "wide":
+        novel = {classes.names[i]: classes.prompt_names[i] for i in split["novel"]}
+        media, wide, label_classes = _with_wide_pool(
+            media, media_pools, novel, stamps_dir, wide_pool
+        )
     counts = dict(DEFAULT_CLIPS if clips is None else clips)
     variants = dict(DEFAULT_VARIANTS if variants is None else variants)
     root = Path(root)
@@ -211,8 +231,9 @@ def build_avss_synth(
         "size": tuple(size),
         "sample_rate": sample_rate,
         "root": str(root),
-        "class_index": {k: i for i, k in enumerate(classes.names)},
+        "class_index": {k: i for i, k in enumerate(label_classes.names)},
         "media_pools": media_pools,
+        "wide": wide,
         "snr": tuple(snr_range),
         "variants": variants,
         "write_stems": write_stems,
@@ -236,7 +257,7 @@ def build_avss_synth(
         finally:
             _set_threads(*previous)
 
-    _write_index(root, [row for row, _, _ in results], classes.names)
+    _write_index(root, [row for row, _, _ in results], label_classes.names)
     with open(root / "synth_info.jsonl", "w") as f:
         for _, record, _ in results:
             f.write(json.dumps(record, sort_keys=True) + "\n")
@@ -267,12 +288,44 @@ def build_avss_synth(
             "backgrounds_dir": None if backgrounds_dir is None else os.fspath(backgrounds_dir),
             "workers": workers,
         }
+        if train_pool != "base":  # the default build's manifest stays as it was
+            arguments["train_pool"] = train_pool
         inputs = [p for v in media.stamps.values() for p in v]
         inputs += [p for v in media.sounds.values() for p in v] + list(media.backgrounds)
         for pool in (media_pools.backgrounds, media_pools.offscreen, media_pools.speech):
             inputs += [p for v in pool.values() for p in v]
         write_manifest(root, "avss_synth", arguments, media_hashes(inputs, media.name))
     return {name: counts.get(name, 0) for name in SPLITS}
+
+
+def _with_wide_pool(
+    media: MediaIndex,
+    media_pools: PoolIndex,
+    novel: Dict[str, Sequence[str]],
+    stamps_dir: Optional[os.PathLike],
+    wide: Optional[WidePool] = None,
+) -> Tuple[MediaIndex, WidePool, ClassList]:
+    """The media index extended by the wide pool (indexed unless given), the pool, and the wide
+    class list (MediaError when the pool holds a class that avss_synth_wide.txt lacks)."""
+    if wide is None:  # val / test recordings never play in training
+        root = Path(stamps_dir) if stamps_dir is not None else Path(media.roots[0][0])
+        splits = ("val", "test")
+        held_out = [p for s in splits for p in media_pools.offscreen[s] + media_pools.speech[s]]
+        wide = index_wide_pool(root, novel, held_out, class_keys=list(media.stamps))
+    wide_classes = load_class_list(WIDE_CLASS_LIST_FILE)
+    unknown = sorted(set(wide.stamps) - set(wide_classes.names))
+    if unknown:
+        raise MediaError(
+            f"the wide pool holds classes missing from {wide_classes.source}: {unknown}; "
+            "regenerate it with `python datasets/review_wide_pool.py --write-class-list`"
+        )
+    merged = MediaIndex(
+        stamps={**media.stamps, **wide.stamps},
+        sounds={**media.sounds, **wide.sounds},
+        backgrounds=media.backgrounds,
+        roots=media.roots,
+    )
+    return merged, wide, wide_classes
 
 
 def write_noise_pools(root: Path, pools: PoolIndex) -> None:

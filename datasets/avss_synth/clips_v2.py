@@ -11,6 +11,7 @@ The sources and the noise are kept as separate tracks, so that the same clip can
 any other SNR (the robustness variants).
 """
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -40,6 +41,7 @@ from .objects import (
     sample_object_keys,
 )
 from .pools import PoolIndex
+from .wide_pool import WidePool, sample_wide_keys
 
 P_SINGLE_SOURCE = 0.5
 P_THREE_SOURCES = 0.4
@@ -90,11 +92,21 @@ def sample_clip_v2(
     pools: PoolIndex,
     size: Tuple[int, int],
     snr_range: Tuple[float, float] = SNR_RANGE,
+    wide: Optional[WidePool] = None,
 ) -> ClipPlanV2:
-    """Sample one v2 clip; backgrounds and noise come from ``pools`` of ``split``."""
-    subset, keys, num_sources = sample_object_keys(
-        rng, pool, first_key, P_SINGLE_SOURCE, P_THREE_SOURCES, DISTRACTOR_PROBS
-    )
+    """Sample one v2 clip; backgrounds and noise come from ``pools`` of ``split``.
+
+    ``wide``: draw objects from the wide pool too (``wide_pool.sample_wide_keys``) and add its
+    recordings, but those of the clip's visible stamps, to the off-screen sounds; ``media`` must
+    then hold the pool's stamps and recordings. None (val, test, the default) changes nothing."""
+    if wide is None:
+        subset, keys, num_sources = sample_object_keys(
+            rng, pool, first_key, P_SINGLE_SOURCE, P_THREE_SOURCES, DISTRACTOR_PROBS
+        )
+    else:
+        subset, keys, num_sources = sample_wide_keys(
+            rng, pool, first_key, wide, P_SINGLE_SOURCE, P_THREE_SOURCES, DISTRACTOR_PROBS
+        )
 
     plan = ClipPlanV2(uid, split, subset, "", (0, 0, 0, 0), False, pool_split=split)
     plan.visual = sample_visual_conditions(
@@ -139,8 +151,13 @@ def sample_clip_v2(
     plan.object_areas = [
         round(float((_placed_stamp(o, 0)[0][..., 3] >= 128).sum()) / area, 4) for o in plan.objects
     ]
+    offscreen = pools.offscreen[split]
+    if wide is not None:  # a visible stamp's own recording never plays off-screen
+        visible = {os.path.splitext(o.stamp)[0] for o in plan.objects}
+        extra = offscreen + wide.offscreen
+        offscreen = tuple(p for p in extra if os.path.splitext(p)[0] not in visible)
     plan.audio = sample_audio_conditions(
-        rng, pools.speech[split], pools.offscreen[split], float(NUM_FRAMES), snr_range
+        rng, pools.speech[split], offscreen, float(NUM_FRAMES), snr_range
     )
     return plan
 

@@ -11,6 +11,8 @@ names                                           root                 content
 ``avs_ms3_{train,val,test}``                    AVSBench-semantic    binary, v1m (AVSBench MS3)
 ``avss_synth_{train,val,test}``                 AVSS-Synth           semantic (train: base only)
 ``avs_synth_{train,val,test}``                  AVSS-Synth           binary
+``avss_synth_wide_train``                       AVSS-Synth-wide      train clips with the wide pool
+                                                                     (avss_synth_wide.txt)
 ``avss_synth_test_{clean,snr20,snr10,snr5}``    AVSS-Synth/variants  v2 test clips, other audio
 ``avs_synth_test_{clean,snr20,snr10,snr5}``     AVSS-Synth/variants  the same, binary
 ==============================================  ===================  ==============================
@@ -37,6 +39,12 @@ AVSBENCH_CLASS_LIST = "avsbench_semantic.txt"
 AVSBENCH_SPLIT = "avsbench_ov_split.json"
 SYNTH_CLASS_LIST = "avss_synth.txt"
 SYNTH_SPLIT = "avss_synth_split.json"
+# The training clips built with --train-pool wide (datasets/README.md, "Wide training pool"): their
+# own root and class list (the 22 classes with their indices, then the pool's classes, all base).
+SYNTH_WIDE_DIR = "AVSS-Synth-wide"
+SYNTH_WIDE_CLASS_LIST = "avss_synth_wide.txt"
+SYNTH_WIDE_SPLIT = "avss_synth_wide_split.json"
+SYNTH_WIDE_TRAIN = "avss_synth_wide_train"
 
 # Robustness variants of the AVSS-Synth v2 test split (datasets/prepare_avss_synth.py --variants):
 # same frames and labels as avss_synth_test, other audio; each is a root of its own.
@@ -98,14 +106,26 @@ def register_all_avss_synth(
     for v in SYNTH_VARIANTS:
         vpath = os.path.join(path, SYNTH_VARIANTS_DIR, f"test_{v}")
         entries += [(f"avss_synth_test_{v}", vpath, "test"), (f"avs_synth_test_{v}", vpath, "test")]
+    wide_root = os.path.join(root, SYNTH_WIDE_DIR)
     try:
-        resolve_data_file(SYNTH_CLASS_LIST)
-        resolve_data_file(SYNTH_SPLIT)
+        for name in (SYNTH_CLASS_LIST, SYNTH_SPLIT, SYNTH_WIDE_CLASS_LIST, SYNTH_WIDE_SPLIT):
+            resolve_data_file(name)
     except FileNotFoundError as e:
         logger.debug("AVSS-Synth class files missing: %s", e)
-        for name, dataset_root, _ in entries:
+        for name, dataset_root, _ in entries + [(SYNTH_WIDE_TRAIN, wide_root, "train")]:
             _register_missing(name, dataset_root, str(e))
-        return [name for name, _, _ in entries]
+        return [name for name, _, _ in entries] + [SYNTH_WIDE_TRAIN]
+    register_avsbench_dataset(
+        SYNTH_WIDE_TRAIN,
+        wide_root,
+        subsets=SUBSETS,
+        splits=("train",),
+        class_list=SYNTH_WIDE_CLASS_LIST,
+        split_file=SYNTH_WIDE_SPLIT,
+        drop_novel=True,
+        skip_bad_clips=skip_bad_clips,
+        allow_outside_root=allow_outside_root,
+    )
     for name, dataset_root, split in entries:
         binary = name.startswith("avs_synth")
         register_avsbench_dataset(
@@ -120,13 +140,14 @@ def register_all_avss_synth(
             skip_bad_clips=skip_bad_clips,
             allow_outside_root=allow_outside_root,
         )
-    return [name for name, _, _ in entries]
+    return [name for name, _, _ in entries] + [SYNTH_WIDE_TRAIN]
 
 
 def _reregister_avss_synth(skip_bad_clips: bool, allow_outside_root: bool) -> List[str]:
     """The AVSS-Synth names again, with these loader options (their class files stay)."""
     names = [f"{p}_{s}" for p in ("avss_synth", "avs_synth") for s in SPLITS]
     names += [f"{p}_test_{v}" for p in ("avss_synth", "avs_synth") for v in SYNTH_VARIANTS]
+    names.append(SYNTH_WIDE_TRAIN)
     for name in names:
         if name in DatasetCatalog.list():
             DatasetCatalog.remove(name)

@@ -28,6 +28,7 @@ def test_register_from_config(fake_avsbench, monkeypatch):
             DatasetCatalog.remove(name)
             MetadataCatalog.remove(name)
         reg.register_all_avsbench(default_root)  # semantic and binary (S4 / MS3) names
+        reg.register_all_avss_synth(default_root)  # SKIP_BAD_CLIPS re-registered these too
 
 
 def test_import_registers_predefined_names(fake_avsbench):
@@ -53,3 +54,22 @@ def test_import_registers_predefined_names(fake_avsbench):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split() == ["2", "2", "avs_binary", "avss"]
+
+
+def test_wide_train_metadata_and_training_vocabulary():
+    """``avss_synth_wide_train``: the 22 classes keep their indices, the wide pool's follow and
+    count as base, so TRAIN_VOCABULARY "base" trains on the 13 base names and the pool's."""
+    import ovavss_d2
+    from ovavss_d2.data.class_lists import load_class_list
+    from ovavss_d2.data.vocabulary import training_vocabulary
+
+    ovavss_d2.setup()
+    narrow = load_class_list("avss_synth.txt")
+    meta = MetadataCatalog.get("avss_synth_wide_train")
+    assert tuple(meta.stuff_classes[: len(narrow)]) == narrow.names
+    assert len(meta.stuff_classes) <= 255  # label indices stay below the ignore value
+    assert set(meta.novel_classes) == set(MetadataCatalog.get("avss_synth_val").novel_classes)
+    vocab = training_vocabulary(["avss_synth_wide_train"], "base")
+    assert len(vocab["keys"]) == len(meta.stuff_classes) - 1 - len(meta.novel_classes)
+    assert vocab["keys"][:13] == list(MetadataCatalog.get("avss_synth_train").base_classes)
+    assert (vocab["dataset_to_train"] >= 0).sum() == len(vocab["keys"])
