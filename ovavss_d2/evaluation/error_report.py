@@ -24,6 +24,14 @@ def _f(value, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
+def _band_text(name: str, low: float, high) -> str:
+    if high is None:
+        return f"{name} >= {100 * low:g} %"
+    if low <= 0:
+        return f"{name} < {100 * high:g} %"
+    return f"{name} {100 * low:g}-{100 * high:g} %"
+
+
 def _table(headers: Sequence[str], rows: List[Sequence[str]]) -> List[str]:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -72,10 +80,7 @@ def markdown_report(summary: Dict, header: Dict[str, str]) -> str:
         out += ["", "The masks oracle was not measured (no ground-truth-mask naming)."]
 
     out += ["", "## Localisation: ground-truth objects found", ""]
-    bands = ", ".join(
-        f"{n} {100 * lo:g}-{'' if hi is None else f'{100 * hi:g}'} %"
-        for n, lo, hi in summary["size_bands"]
-    )
+    bands = ", ".join(_band_text(*band) for band in summary["size_bands"])
     out += [
         "recall: a kept instance (the model's output segments) covers >= 50 % of the object; "
         "query recall: any query's segment does; best-query IoU: mean over objects of the best "
@@ -139,7 +144,13 @@ def markdown_report(summary: Dict, header: Dict[str, str]) -> str:
     for cond, bands_ in summary["conditions"].items():
         out += [f"### {cond}", ""]
         headers = ["band", "clips"] + [f"hIoU {n}" for n in names]
-        headers += ["fg IoU", "recall base", "recall novel", "named right base", "named novel"]
+        headers += [
+            "fg IoU",
+            "recall base",
+            "recall novel",
+            "named right base",
+            "named right novel",
+        ]
         table = []
         for band, g in bands_.items():
             o = g["objects"]
