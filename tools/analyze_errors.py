@@ -24,7 +24,6 @@ import shlex
 import sys
 import time
 
-import _avss_synth_path  # noqa: F401  (datasets/ on sys.path: AVSS-Synth's records)
 import torch
 from detectron2.data import MetadataCatalog, build_detection_test_loader
 from detectron2.modeling import build_model
@@ -52,14 +51,31 @@ logger = logging.getLogger("ovavss_d2.analyze_errors")
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config-file", required=True, metavar="FILE")
+    parser.add_argument("--config-file", default="", metavar="FILE")
     parser.add_argument(
         "--dataset", default="", help="a registered avss dataset (default DATASETS.TEST[0])"
     )
     parser.add_argument("--output", required=True, metavar="DIR", help="report.md, report.json")
     parser.add_argument("--max-clips", type=int, default=0, help="first N clips only (0: all)")
+    parser.add_argument(
+        "--rerender",
+        action="store_true",
+        help="run nothing: write report.md again from the report.json in --output",
+    )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.rerender and not args.config_file:
+        parser.error("--config-file is required (unless --rerender)")
+    return args
+
+
+def rerender(output: str) -> str:
+    """report.md from ``<output>/report.json`` (the summary and header it holds)."""
+    with open(os.path.join(output, "report.json")) as f:
+        payload = json.load(f)
+    header = payload.pop("header")
+    payload.pop("object_records", None)
+    return markdown_report(payload, header)
 
 
 def setup(args: argparse.Namespace):
@@ -83,6 +99,8 @@ class DatasetRecords:
     """Silent-object masks and conditions of a dataset's clips, where it records them."""
 
     def __init__(self, dataset_name: str):
+        import _avss_synth_path  # noqa: F401  (datasets/ on sys.path: AVSS-Synth's records)
+
         from avss_synth.records import SynthRecords, find_synth_root
 
         meta = MetadataCatalog.get(dataset_name)
@@ -103,6 +121,12 @@ class DatasetRecords:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.rerender:
+        report = rerender(args.output)
+        with open(os.path.join(args.output, "report.md"), "w") as f:
+            f.write(report)
+        print(report)
+        return
     cfg = setup(args)
     setup_logger(name="ovavss_d2")
     dataset = cfg.DATASETS.TEST[0]
