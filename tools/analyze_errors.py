@@ -36,12 +36,12 @@ from ovavss_d2.data import build_dataset_mapper
 from ovavss_d2.data.datasets import register_from_config
 from ovavss_d2.data.vocabulary import dataset_vocabulary
 from ovavss_d2.evaluation import build_evaluator
+from ovavss_d2.evaluation.analysis_inference import predict_clips
 from ovavss_d2.evaluation.clip_evaluator import write_json
 from ovavss_d2.evaluation.error_analysis import (
     ErrorAnalysis,
     Postprocess,
     object_records_json,
-    predict_clips,
 )
 from ovavss_d2.evaluation.error_report import markdown_report
 from ovavss_d2.utils.preflight import ints_for_float_keys

@@ -14,7 +14,7 @@ evaluator (``AVSSEvaluator``) on the same clips:
 * ``sounding``: in each frame, a segment lying mostly (> 50 % of its pixels) on background or on a
   silent object (label 0) is removed;
 * ``masks``: the ground-truth masks, each named by the model's class ensemble
-  (:func:`name_ground_truth_masks`);
+  (``analysis_inference.name_ground_truth_masks``);
 * ``names+sounding``: the first two together.
 
 Statistics are kept per clip in small sums and lists (no prediction is kept), as in the evaluators.
@@ -31,9 +31,7 @@ import torch.nn.functional as F
 from detectron2.data import MetadataCatalog
 
 from ..data.labels import read_label_map
-from ..modeling.class_sources import ClipQueries, combine_evidence, objectness_from_logits
-from ..modeling.crops import mask_pool
-from ..modeling.meta_arch.inference import clip_results, frame_mask_logits, resized_mask_probs
+from ..modeling.meta_arch.inference import clip_results, frame_mask_logits
 from ..modeling.meta_arch.postprocessing import select_instances
 from . import avss_evaluation
 from .clip_evaluator import channel_argmax
@@ -45,10 +43,11 @@ __all__ = [
     "ClipPrediction",
     "ErrorAnalysis",
     "ObjectRecord",
+    "SUMMARY_KEYS",
+    "annotated_labels",
+    "object_records_json",
     "Postprocess",
-    "name_ground_truth_masks",
     "names_oracle_scores",
-    "predict_clips",
     "segment_overlaps",
     "sounding_oracle_scores",
 ]
@@ -107,7 +106,7 @@ class ObjectRecord:
     conditions: Dict[str, str] = field(default_factory=dict)
 
 
-def _annotated_labels(clip: Dict, num_label_classes: int, ignore_label: int) -> Dict[int, Any]:
+def annotated_labels(clip: Dict, num_label_classes: int, ignore_label: int) -> Dict[int, Any]:
     """``{position in frame_indices: int64 (H0, W0) label}`` of the clip's annotated frames."""
     files = clip["sem_seg_file_names"]
     indices = clip.get("frame_indices", list(range(len(files))))
@@ -265,7 +264,7 @@ class ErrorAnalysis:
             the per-frame outputs of every row (oracle) given to the evaluators.
         """
         conditions = dict(conditions or {})
-        labels = _annotated_labels(clip, self.label_num_classes, self.ignore_label)
+        labels = annotated_labels(clip, self.label_num_classes, self.ignore_label)
         num_frames = pred.mask_logits.shape[1]
         n = self.num_classes
         overlap = np.zeros((pred.mask_logits.shape[0], num_frames, n), dtype=np.int64)
@@ -477,96 +476,6 @@ class ErrorAnalysis:
 
 def _mean(values: Sequence) -> float:
     return float(np.mean(values)) if len(values) else float("nan")
-
-
-# -- running the model ---------------------------------------------------------------------------
-
-
-def gt_object_masks(
-    labels: Dict[int, np.ndarray], num_frames: int, num_classes: int, size: Tuple[int, int]
-) -> Tuple[torch.Tensor, List[int]]:
-    """Float ``(O, T, H, W)`` masks of the classes in ``labels`` resized (nearest) to ``size``,
-    and their label indices; frames without a label are empty."""
-    present = sorted({int(c) for lab in labels.values() for c in np.unique(lab)} - {0})
-    ids = [c for c in present if c < num_classes]
-    masks = torch.zeros(len(ids), num_frames, *size)
-    for t, label in labels.items():
-        lab = torch.from_numpy(label)[None, None].float()
-        lab = F.interpolate(lab, size=tuple(size), mode="nearest")[0, 0]
-        for o, c in enumerate(ids):
-            masks[o, t] = (lab == c).float()
-    return masks, ids
-
-
-def name_ground_truth_masks(
-    model, outputs: Dict, b: int, x: Dict, record: Dict, masks: torch.Tensor
-) -> torch.Tensor:
-    """The model's class ensemble on ground-truth masks instead of its query masks.
-
-    Every object becomes a query: sources that read masks (image and sound tags) see its
-    ground-truth mask; sources that read query embeddings (the learned classifier) see the
-    model's query embeddings and objectness pooled over that mask: each pixel is shared among the
-    queries in proportion to ``p_fg(q) * m_q(x)`` (the weights of the model's semantic
-    inference) and ``crops.mask_pool`` averages these shares over the object's pixels.
-
-    Args:
-        outputs: the decoder outputs of the batch; ``b`` the clip's index in it; ``x`` its mapper
-            dict; ``record`` its :meth:`OVAVSS.class_evidence` record.
-        masks: float ``(O, T, H, W)`` at the resized frame size.
-    Returns:
-        ``(O, K)`` (or ``(O, T, K)``) class distributions.
-    """
-    probs = resized_mask_probs(record["mask_logits"], record["padded_size"], record["image_size"])
-    share = record["p_fg"].to(probs)[:, None, None, None] * probs  # (Q, T, H, W)
-    share = share / share.sum(0, keepdim=True).clamp(min=1e-6)
-    masks = masks.to(probs)
-    pooled, mass = mask_pool(share.transpose(0, 1), masks.transpose(0, 1))  # (T, O, Q), (T, O)
-    weights = (pooled * mass[..., None]).sum(0) / mass.sum(0)[:, None].clamp(min=1e-6)  # (O, Q)
-    p_obj = weights @ objectness_from_logits(outputs["pred_objectness"][b]).to(weights)  # (O,)
-    p_obj = p_obj.clamp(1e-6, 1 - 1e-6)
-    prompts = model._active_vocabulary()
-    clip = ClipQueries(
-        pred_embeds=weights @ outputs["pred_embeds"][b].to(weights),
-        pred_objectness=torch.stack([p_obj.log(), (1 - p_obj).log()], -1),
-        mask_probs=lambda: masks,
-        frames=x["images"].to(probs.device),
-        audio_embeds=outputs["audio_embeds"][b],
-        vocabulary=prompts,
-        class_embeds=model.text_classifier.get(prompts).to(probs.device),
-        is_base=record["is_base"],
-    )
-    evidence = {name: source(clip) for name, source in model.class_sources.items()}
-    return combine_evidence(evidence, model.source_weights, record["is_base"], model.base_bias)[1]
-
-
-@torch.no_grad()
-def predict_clips(model, batch: List[Dict], num_label_classes: int, ignore_label: int = 255):
-    """Run the model once on a batch: per clip its :class:`ClipPrediction` (with the ensemble's
-    names of the ground-truth masks) and its mapper dict without tensors."""
-    images, audio, num_frames = model._preprocess(batch)
-    outputs = model._decode(images.tensor, audio, num_frames)
-    records = model._clip_evidence(outputs, batch, images, num_frames)
-    out = []
-    for b, (x, record) in enumerate(zip(batch, records)):
-        labels = _annotated_labels(x, num_label_classes, ignore_label)
-        masks, ids = gt_object_masks(
-            labels, num_frames, len(model.class_names) + 1, record["image_size"]
-        )
-        if ids:
-            gt_probs = name_ground_truth_masks(model, outputs, b, x, record, masks)
-        else:  # no object: the masks oracle predicts background everywhere
-            gt_probs = torch.zeros(0, len(model.class_names))
-        pred = ClipPrediction(
-            scores=model.query_scores(record),
-            mask_logits=record["mask_logits"],
-            padded_size=record["padded_size"],
-            image_size=record["image_size"],
-            output_size=record["output_size"],
-            gt_probs=gt_probs,
-            gt_ids=ids,
-        )
-        out.append(({k: v for k, v in x.items() if not isinstance(v, torch.Tensor)}, pred))
-    return out
 
 
 def object_records_json(objects: Sequence[ObjectRecord]) -> List[Dict]:

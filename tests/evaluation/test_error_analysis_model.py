@@ -13,11 +13,11 @@ from ovavss_d2.data import build_dataset_mapper
 from ovavss_d2.data.datasets.avsbench import register_avsbench_dataset
 from ovavss_d2.data.vocabulary import dataset_vocabulary
 from ovavss_d2.evaluation import build_evaluator
+from ovavss_d2.evaluation.analysis_inference import predict_clips
 from ovavss_d2.evaluation.error_analysis import (
     SUMMARY_KEYS,
     ErrorAnalysis,
     Postprocess,
-    predict_clips,
 )
 from ovavss_d2.utils.testing import make_fake_avsbench
 
