@@ -40,8 +40,12 @@ from ovavss_d2.evaluation.analysis_inference import predict_clips
 from ovavss_d2.evaluation.clip_evaluator import write_json
 from ovavss_d2.evaluation.error_analysis import (
     ErrorAnalysis,
+    ObjectRecord,
     Postprocess,
+    bands_json,
     object_records_json,
+    objects_by_size,
+    size_band,
 )
 from ovavss_d2.evaluation.error_report import markdown_report
 from ovavss_d2.utils.preflight import ints_for_float_keys
@@ -70,12 +74,22 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def rerender(output: str) -> str:
-    """report.md from ``<output>/report.json`` (the summary and header it holds)."""
-    with open(os.path.join(output, "report.json")) as f:
+    """report.md from ``<output>/report.json`` (the summary and header it holds); the size
+    tables are recomputed from the object records with the current ``SIZE_BANDS`` (and written
+    back to report.json)."""
+    path = os.path.join(output, "report.json")
+    with open(path) as f:
         payload = json.load(f)
-    header = payload.pop("header")
-    payload.pop("object_records", None)
-    return markdown_report(payload, header)
+    objects = [ObjectRecord(**o) for o in payload.get("object_records", [])]
+    if objects:
+        for o in objects:
+            o.size = size_band(o.area)
+        payload["objects_by_size"] = objects_by_size(objects)
+        payload["size_bands"] = bands_json()
+        payload["object_records"] = object_records_json(objects)
+        write_json(path, payload)
+    summary = {k: v for k, v in payload.items() if k not in ("header", "object_records")}
+    return markdown_report(summary, payload["header"])
 
 
 def setup(args: argparse.Namespace):

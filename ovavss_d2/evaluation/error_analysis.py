@@ -45,6 +45,10 @@ __all__ = [
     "ObjectRecord",
     "SUMMARY_KEYS",
     "annotated_labels",
+    "bands_json",
+    "size_band",
+    "object_summary",
+    "objects_by_size",
     "object_records_json",
     "Postprocess",
     "names_oracle_scores",
@@ -54,8 +58,9 @@ __all__ = [
 
 ORACLES = ("model", "names", "sounding", "masks", "names+sounding")
 SUMMARY_KEYS = ("mIoU", "mIoU_base", "mIoU_novel", "hIoU", "mIoU_frame", "F")
-# object area as a share of the frame (mean over the frames it is in): [low, high)
-SIZE_BANDS = (("small", 0.0, 0.05), ("medium", 0.05, 0.15), ("large", 0.15, float("inf")))
+# object area as a share of the frame (mean over the frames it is in): [low, high); on AVSS-Synth v2
+# val about a third of the objects falls in each band
+SIZE_BANDS = (("small", 0.0, 0.02), ("medium", 0.02, 0.05), ("large", 0.05, float("inf")))
 COVERED = 0.5  # an object is found when one segment covers at least this share of it
 MOSTLY = 0.5  # a segment lies mostly on background when more than this share of it does
 
@@ -168,8 +173,14 @@ def _one_hot_map(pred: np.ndarray, num_channels: int) -> torch.Tensor:
     return F.one_hot(torch.from_numpy(pred).long(), num_channels).permute(2, 0, 1).float()
 
 
-def _size_band(area: float, bands) -> str:
+def size_band(area: float, bands=SIZE_BANDS) -> str:
+    """The name of the band ``(name, low, high)`` holding ``area``."""
     return next(name for name, low, high in bands if low <= area < high)
+
+
+def bands_json(bands=SIZE_BANDS) -> List[list]:
+    """``[[name, low, high or None (no upper end)], ...]``."""
+    return [[name, low, None if np.isinf(high) else high] for name, low, high in bands]
 
 
 class ErrorAnalysis:
@@ -360,7 +371,7 @@ class ErrorAnalysis:
                     class_id=c,
                     group=self.group(c),
                     area=area,
-                    size=_size_band(area, self.size_bands),
+                    size=size_band(area, self.size_bands),
                     best_query_iou=float(iou.max()) if len(iou) else 0.0,
                     found_by_instance=bool(any(covered[q] for q in kept)),
                     found_by_query=bool(covered.any()),
@@ -389,17 +400,14 @@ class ErrorAnalysis:
                     for n in names
                 },
                 "foreground_IoU": 100.0 * inter / union if union else float("nan"),
-                "objects": self._object_summary(objs),
+                "objects": object_summary(objs),
             }
         inter, union = self.fg[("all", "all")]
         return {
             "rows": rows,
-            "objects": self._object_summary(self.objects),
-            "objects_by_size": {
-                name: self._object_summary([o for o in self.objects if o.size == name])
-                for name, _, _ in self.size_bands
-            },
-            "size_bands": [[n, lo, None if np.isinf(hi) else hi] for n, lo, hi in self.size_bands],
+            "objects": object_summary(self.objects),
+            "objects_by_size": objects_by_size(self.objects, self.size_bands),
+            "size_bands": bands_json(self.size_bands),
             "per_class": self._per_class(),
             "naming": self._naming() if has_masks else None,
             "silent": self._silent(),
@@ -423,20 +431,6 @@ class ErrorAnalysis:
             log.setLevel(level)
         return {k: float(results[k]) for k in SUMMARY_KEYS}
 
-    def _object_summary(self, objs: Sequence[ObjectRecord]) -> Dict[str, Dict[str, float]]:
-        out = {}
-        for group in ("all", "base", "novel"):
-            sel = [o for o in objs if group == "all" or o.group == group]
-            named = [o for o in sel if o.named is not None]
-            out[group] = {
-                "objects": len(sel),
-                "recall": _mean([o.found_by_instance for o in sel]),
-                "query_recall": _mean([o.found_by_query for o in sel]),
-                "best_query_iou": _mean([o.best_query_iou for o in sel]),
-                "named_right": _mean([o.named == o.class_id for o in named]),
-            }
-        return out
-
     def _per_class(self) -> Dict[str, Dict[str, object]]:
         out = {}
         for c in sorted({o.class_id for o in self.objects}):
@@ -445,7 +439,7 @@ class ErrorAnalysis:
             wrong = Counter(self.class_names[n] for n in named if n != c)
             out[self.class_names[c]] = {
                 "group": self.group(c),
-                **self._object_summary(objs)["all"],
+                **object_summary(objs)["all"],
                 "wrong_names": wrong.most_common(3),
             }
         return out
@@ -472,6 +466,29 @@ class ErrorAnalysis:
             return {"measured": False, "share_foreground": float("nan"), "pixels": 0}
         share = s["foreground"] / s["pixels"] if s["pixels"] else float("nan")
         return {"measured": True, "share_foreground": share, "pixels": int(s["pixels"])}
+
+
+def object_summary(objs: Sequence[ObjectRecord]) -> Dict[str, Dict[str, float]]:
+    """Counts, recalls, mean best-query IoU and naming accuracy of objects: all, base, novel."""
+    out = {}
+    for group in ("all", "base", "novel"):
+        sel = [o for o in objs if group == "all" or o.group == group]
+        named = [o for o in sel if o.named is not None]
+        out[group] = {
+            "objects": len(sel),
+            "recall": _mean([o.found_by_instance for o in sel]),
+            "query_recall": _mean([o.found_by_query for o in sel]),
+            "best_query_iou": _mean([o.best_query_iou for o in sel]),
+            "named_right": _mean([o.named == o.class_id for o in named]),
+        }
+    return out
+
+
+def objects_by_size(objs: Sequence[ObjectRecord], bands=SIZE_BANDS) -> Dict[str, Dict]:
+    """:func:`object_summary` per size band (from each object's ``area``)."""
+    return {
+        name: object_summary([o for o in objs if low <= o.area < high]) for name, low, high in bands
+    }
 
 
 def _mean(values: Sequence) -> float:

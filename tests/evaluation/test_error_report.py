@@ -33,7 +33,7 @@ def test_markdown_rows_and_silent_note(datasets):
     assert "| nothing (the model) | 0.00 |" in text
     assert "| masks (ground-truth masks named by the model's ensemble) | 100.00 |" in text
     assert "Cannot be measured" in text
-    assert "small < 5 %, medium 5-15 %, large >= 15 %" in text
+    assert "small < 2 %, medium 2-5 %, large >= 5 %" in text
     assert "### sources" in text
     measured = markdown_report(_summary(datasets, silent=True), {"dataset": "fake"})
     assert "Share of silent-object pixels predicted foreground: -" in measured  # no silent pixel
