@@ -41,10 +41,10 @@ def _objects_row(name: str, s: Dict) -> List[str]:
     return [
         name,
         str(s["all"]["objects"]),
-        _f(s["base"]["recall"]),
-        _f(s["novel"]["recall"]),
         _f(s["base"]["query_recall"]),
         _f(s["novel"]["query_recall"]),
+        _f(s["base"]["recall"]),
+        _f(s["novel"]["recall"]),
         _f(s["base"]["best_query_iou"]),
         _f(s["novel"]["best_query_iou"]),
     ]
@@ -55,8 +55,8 @@ OBJECT_HEADERS = (
     "n",
     "recall base",
     "recall novel",
-    "query recall base",
-    "query recall novel",
+    "kept-instance recall base",
+    "kept-instance recall novel",
     "best-query IoU base",
     "best-query IoU novel",
 )
@@ -82,8 +82,9 @@ def markdown_report(summary: Dict, header: Dict[str, str]) -> str:
     out += ["", "## Localisation: ground-truth objects found", ""]
     bands = ", ".join(_band_text(*band) for band in summary["size_bands"])
     out += [
-        "recall: a kept instance (the model's output segments) covers >= 50 % of the object; "
-        "query recall: any query's segment does; best-query IoU: mean over objects of the best "
+        "recall: one query's segment covers >= 50 % of the object (JSON `query_recall`); "
+        "kept-instance recall: one of the model's output instances does (JSON `recall`); "
+        "best-query IoU: mean over objects of the best "
         f"query mask's IoU. Sizes (share of the frame): {bands}.",
         "",
     ]
@@ -114,9 +115,19 @@ def markdown_report(summary: Dict, header: Dict[str, str]) -> str:
 
     out += ["", "## Per class", ""]
     out += _table(
-        ("class", "group", "objects", "recall", "best-query IoU", "named right", "top wrong names"),
+        (
+            "class",
+            "group",
+            "objects",
+            "recall",
+            "kept-instance recall",
+            "best-query IoU",
+            "named right",
+            "top wrong names",
+        ),
         [
-            [name, c["group"], str(c["objects"]), _f(c["recall"]), _f(c["best_query_iou"])]
+            [name, c["group"], str(c["objects"]), _f(c["query_recall"]), _f(c["recall"])]
+            + [_f(c["best_query_iou"])]
             + [_f(c["named_right"]), ", ".join(f"{n} {k}" for n, k in c["wrong_names"]) or "-"]
             for name, c in summary["per_class"].items()
         ],
@@ -157,7 +168,8 @@ def markdown_report(summary: Dict, header: Dict[str, str]) -> str:
             table.append(
                 [band, str(g["clips"])]
                 + [_f(g["rows"][n]["hIoU"]) for n in names]
-                + [_f(g["foreground_IoU"]), _f(o["base"]["recall"]), _f(o["novel"]["recall"])]
+                + [_f(g["foreground_IoU"]), _f(o["base"]["query_recall"])]
+                + [_f(o["novel"]["query_recall"])]
                 + [_f(o["base"]["named_right"]), _f(o["novel"]["named_right"])]
             )
         out += _table(headers, table) + [""]
