@@ -438,6 +438,17 @@ def _add_audio_tags_source_config(cfg: CN) -> None:
     # seconds in which its mask is present, weighted by SECOND_WEIGHTS: "mass" or "max").
     cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.SECONDS = "clip_mean"
     cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.SECOND_WEIGHTS = "mass"
+    # Mean-centring against hubness ("": off; "labels": both the tags' and the vocabulary's
+    # embeddings centred on the mean of the tagger's label-name embeddings; hubness.py).
+    cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.CENTER = ""
+    # Sound per object: each second's tags shared out over the queries present in it by their
+    # agreement with what each query looks like (sound_assignment.py). VISUAL: "" (off: every query
+    # hears the whole mixture), "learned" (the learned classifier's class distribution of the
+    # query), "image_tags" (the image_tags source's, which must then be in NAMES) or "both";
+    # SCALE: softmax sharpness over the queries, in cosine units.
+    cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.ASSIGN = CN()
+    cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.ASSIGN.VISUAL = ""
+    cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.ASSIGN.SCALE = 30.0
 
 
 def _add_image_tags_source_config(cfg: CN) -> None:
@@ -472,6 +483,9 @@ def _add_image_tags_source_config(cfg: CN) -> None:
     cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.TOP_K = 20
     # logits = LOGIT_SCALE * cosine with the vocabulary's text embeddings, softmax over classes.
     cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.LOGIT_SCALE = 30.0
+    # Mean-centring against hubness ("" off; "labels": centred on the mean ImageNet label-name
+    # embedding; hubness.py).
+    cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.CENTER = ""
     # Prompt templates of the label names and the vocabulary on this path ("single": "a photo of
     # a {}.", "vild", "none").
     cfg.MODEL.CLASS_SOURCES.IMAGE_TAGS.TEMPLATES = "single"

@@ -10,10 +10,13 @@ text-embedding space, ``u_t = normalise(sum_j p_t(j) * text(label_j))`` over the
 second (:func:`tags_in_text_space`); its scaled cosine with the vocabulary's text embeddings
 (:func:`tag_logits`), averaged over the clip's seconds, gives one class distribution of the clip's
 sounds (:func:`clip_distribution`) that covers classes never seen in training. Every query of the
-clip gets that distribution. Keys: ``MODEL.CLASS_SOURCES.AUDIO_TAGS.*``.
+clip gets that distribution, or (``SECONDS``) the seconds its mask is in, or (``ASSIGN``) the share
+of each second's tags that agrees with what the query looks like (sound_assignment.py); both sides
+of the cosine may be mean-centred against hubness (``CENTER``, hubness.py). Keys:
+``MODEL.CLASS_SOURCES.AUDIO_TAGS.*``.
 """
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +25,16 @@ from torch import nn
 
 from ..text_encoder import TextClassifierCache, build_text_classifier_cache
 from .base import ClassEvidence, ClassSource, ClipQueries, register_class_source
-from .tag_filters import query_sound_logits, suppress_tags, suppression_keep, top_k_scores
+from .ensemble import SourceWeights, combine_evidence
+from .hubness import centered, label_mean
+from .sound_assignment import assigned_sound_embeds, tag_assignment, visual_text_embeds
+from .tag_filters import (
+    per_query_second_weights,
+    query_sound_logits,
+    suppress_tags,
+    suppression_keep,
+    top_k_scores,
+)
 
 __all__ = [
     "AudioTagsSource",
@@ -31,7 +43,26 @@ __all__ = [
     "tag_logits",
     "tag_scores",
     "tags_in_text_space",
+    "visual_distribution",
 ]
+
+VISUAL_SOURCES = {"learned": ("learned",), "image_tags": ("image_tags",)}
+VISUAL_SOURCES["both"] = ("learned", "image_tags")
+
+
+def visual_distribution(
+    sources: Mapping[str, ClassSource], names: Sequence[str]
+) -> Callable[[ClipQueries], torch.Tensor]:
+    """``clip -> (Q, K)``: the geometric mean of the named sources' class distributions (each
+    weight 1; classes a source cannot speak about get its uniform factor); the sources are looked
+    up in ``sources`` at call time (it may still be filling when this is built)."""
+
+    def p_vis(clip: ClipQueries) -> torch.Tensor:
+        evidence = {n: sources[n](clip) for n in names}
+        weights = {n: SourceWeights(1.0, 1.0) for n in names}
+        return combine_evidence(evidence, weights, clip.is_base)[1]
+
+    return p_vis
 
 
 def audio_label_names(audio_encoder: nn.Module) -> Optional[List[str]]:
@@ -100,6 +131,10 @@ class AudioTagsSource(ClassSource):
         keep: Optional[torch.Tensor] = None,
         seconds: str = "clip_mean",
         second_weights: str = "mass",
+        center: str = "",
+        visual: Optional[Callable[[ClipQueries], torch.Tensor]] = None,
+        assign_scale: float = 30.0,
+        presence_threshold: float = 0.5,
     ):
         """
         Args:
@@ -115,7 +150,16 @@ class AudioTagsSource(ClassSource):
             seconds: "clip_mean" (every query gets the clip's distribution) or "query_seconds"
                 (each query's from the seconds in which its mask is present).
             second_weights: "mass" or "max" of the query's mask per frame (``query_seconds``).
+            center: "" or "labels": both sides of the cosine centred on the mean label-name
+                embedding (hubness.py).
+            visual: ``clip -> (Q, K)`` class distribution of what each query looks like; given,
+                each second's tags are shared out over the queries present in it
+                (sound_assignment.py); None: every query hears the whole second.
+            assign_scale: softmax sharpness of that sharing, in cosine units.
+            presence_threshold: a query is present in a second where its mask probability
+                passes this somewhere.
         """
+        label_mean(torch.zeros(1, 1), center)  # checks the mode
         self.audio_encoder = audio_encoder
         self.label_names = [(n,) for n in label_names]
         self.text_classifier = text_classifier
@@ -126,6 +170,10 @@ class AudioTagsSource(ClassSource):
         self.keep = keep
         self.seconds = seconds
         self.second_weights = second_weights
+        self.center = center
+        self.visual = visual
+        self.assign_scale = float(assign_scale)
+        self.presence_threshold = float(presence_threshold)
         query_sound_logits(torch.zeros(1, 1), 1, seconds, torch.zeros(1, 1, 1, 1), second_weights)
 
     @classmethod
@@ -152,7 +200,17 @@ class AudioTagsSource(ClassSource):
             "keep": suppression_keep(c.SUPPRESS_TAGS, names),
             "seconds": c.SECONDS,
             "second_weights": c.SECOND_WEIGHTS,
+            "center": c.CENTER,
+            "visual": _configured_visual(cfg, context),
+            "assign_scale": c.ASSIGN.SCALE,
         }
+
+    def _second_scores(self, audio_embeds: torch.Tensor) -> torch.Tensor:
+        """``(..., J)`` each second's kept tag scores (suppressed tags out, then the top ones)."""
+        if self.keep is None:
+            return tag_scores(self.audio_encoder.classifier, audio_embeds, self.top_k)
+        scores = tag_scores(self.audio_encoder.classifier, audio_embeds)
+        return top_k_scores(suppress_tags(scores, self.keep), self.top_k)
 
     @torch.no_grad()
     def logits(
@@ -163,15 +221,37 @@ class AudioTagsSource(ClassSource):
         device = audio_embeds.device
         labels = self.text_classifier.get(self.label_names).to(device)  # (J, E)
         classes = self.text_classifier.get(vocabulary).to(device)  # (K, E)
-        if self.keep is None:
-            scores = tag_scores(self.audio_encoder.classifier, audio_embeds, self.top_k)
-        else:  # non-object tags out before the top_k are chosen
-            scores = tag_scores(self.audio_encoder.classifier, audio_embeds)
-            scores = top_k_scores(suppress_tags(scores, self.keep), self.top_k)
-        return tag_logits(tags_in_text_space(scores, labels), classes, self.logit_scale)
+        sound = tags_in_text_space(self._second_scores(audio_embeds), labels)
+        mean = label_mean(labels, self.center)
+        return tag_logits(centered(sound, mean), centered(classes, mean), self.logit_scale)
+
+    @torch.no_grad()
+    def assigned_logits(self, clip: ClipQueries) -> torch.Tensor:
+        """``(Q, K)`` logits of each query's share of the sound (``visual`` given)."""
+        device = clip.audio_embeds.device
+        labels = self.text_classifier.get(self.label_names).to(device)  # (J, E)
+        classes = self.text_classifier.get(clip.vocabulary).to(device)  # (K, E)
+        scores = self._second_scores(clip.audio_embeds)  # (T, J)
+        top = scores.topk(min(self.top_k or scores.shape[-1], scores.shape[-1]), dim=-1)
+        tags = labels[top.indices]  # (T, N, E)
+        masks = clip.mask_probs().to(device)  # (Q, T, H, W)
+        present = masks.flatten(2).amax(-1) > self.presence_threshold  # (Q, T)
+        visual = visual_text_embeds(self.visual(clip).to(device), classes)
+        share = tag_assignment(visual, tags, present, self.assign_scale)  # (Q, T, N)
+        mean = label_mean(labels, self.center)
+        sound = centered(assigned_sound_embeds(top.values, tags, share), mean)  # (Q, T, E)
+        logits = tag_logits(sound, centered(classes, mean), self.logit_scale)  # (Q, T, K)
+        if self.seconds == "query_seconds":
+            weights = per_query_second_weights(masks, self.second_weights)
+        else:
+            weights = torch.full(present.shape, 1.0 / present.shape[1], device=device)
+        return torch.einsum("qt,qtk->qk", weights.to(logits), logits)
 
     def __call__(self, clip: ClipQueries) -> ClassEvidence:
         num_queries = clip.pred_embeds.shape[0]
+        if self.visual is not None:
+            q_logits = self.assigned_logits(clip)
+            return ClassEvidence(probs=q_logits.softmax(-1).to(clip.pred_embeds.device))
         if self.seconds == "query_seconds":
             logits = self.logits(clip.audio_embeds, clip.vocabulary)  # (T, K)
             q_logits = query_sound_logits(
@@ -180,3 +260,23 @@ class AudioTagsSource(ClassSource):
             return ClassEvidence(probs=q_logits.softmax(-1).to(clip.pred_embeds.device))
         p_clip = clip_distribution(self.logits(clip.audio_embeds, clip.vocabulary))  # (K,)
         return ClassEvidence(probs=p_clip.to(clip.pred_embeds.device).expand(num_queries, -1))
+
+
+def _configured_visual(cfg, context: Dict[str, object]):
+    """The ``visual`` argument of ``MODEL.CLASS_SOURCES.AUDIO_TAGS.ASSIGN.VISUAL``."""
+    value = cfg.MODEL.CLASS_SOURCES.AUDIO_TAGS.ASSIGN.VISUAL
+    if not value:
+        return None
+    if value not in VISUAL_SOURCES:
+        raise ValueError(
+            f"MODEL.CLASS_SOURCES.AUDIO_TAGS.ASSIGN.VISUAL must be '' or one of "
+            f"{sorted(VISUAL_SOURCES)}, got {value!r}"
+        )
+    names = VISUAL_SOURCES[value]
+    missing = [n for n in names if n not in cfg.MODEL.CLASS_SOURCES.NAMES]
+    if missing:
+        raise ValueError(
+            f"MODEL.CLASS_SOURCES.AUDIO_TAGS.ASSIGN.VISUAL {value!r} needs the class sources "
+            f"{missing} in MODEL.CLASS_SOURCES.NAMES"
+        )
+    return visual_distribution(context.get("class_sources", {}), names)

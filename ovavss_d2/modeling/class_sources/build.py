@@ -59,12 +59,17 @@ def build_class_sources(
 
     Args:
         context: the model's built parts a source may use (``text_encoder``, ``audio_encoder``,
-            ``text_classifier``, ``embedding_classifier``).
+            ``text_classifier``, ``embedding_classifier``); the sources also get
+            ``class_sources``, the dict of sources being built (filled in NAMES order).
     Returns:
         ``(sources, weights)``, both keyed by source name in ensemble order.
     """
     weights = configured_weights(cfg)
-    sources = {name: CLASS_SOURCE_REGISTRY.get(name)(cfg, context) for name in weights}
+    sources: Dict[str, ClassSource] = {}
+    # a source may ask another at call time (the sound assignment asks the visual sources)
+    context = dict(context, class_sources=sources)
+    for name in weights:
+        sources[name] = CLASS_SOURCE_REGISTRY.get(name)(cfg, context)
     logger.info(
         "Class sources (base, novel weights): %s",
         ", ".join(f"{n} ({w.base:g}, {w.novel:g})" for n, w in weights.items()),

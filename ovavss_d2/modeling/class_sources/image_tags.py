@@ -24,6 +24,7 @@ from detectron2.config import configurable
 from ..crops import mask_pool, masked_crops
 from ..text_encoder import TextClassifierCache, build_text_classifier_cache
 from .base import ClassEvidence, ClassSource, ClipQueries, register_class_source
+from .hubness import centered, label_mean
 from .imagenet_classifier import (
     ImageNetClassifier,
     imagenet_categories,
@@ -77,6 +78,7 @@ class ImageTagsSource(ClassSource):
         top_k: int = 20,
         logit_scale: float = 30.0,
         speak_threshold: float = 0.78,
+        center: str = "",
     ):
         """
         Args:
@@ -95,7 +97,10 @@ class ImageTagsSource(ClassSource):
             logit_scale: logits = logit_scale * cosine.
             speak_threshold: the source speaks about a class when the class's best cosine with
                 any label name reaches this (-1: every class).
+            center: "" or "labels": mean-centring of both sides on the mean label-name
+                embedding before the cosine (hubness.py).
         """
+        label_mean(torch.zeros(1, 1), center)  # checks the mode
         if mode not in _MODES:
             raise ValueError(f"MODEL.CLASS_SOURCES.IMAGE_TAGS.MODE must be one of {_MODES}")
         if select_by not in _SELECT_BY:
@@ -121,6 +126,8 @@ class ImageTagsSource(ClassSource):
         self.top_k = int(top_k)
         self.logit_scale = float(logit_scale)
         self.speak_threshold = float(speak_threshold)
+        self.center = center
+        self._last = (None, None)  # (clip, evidence): a second ask for the same clip is free
 
     @classmethod
     def from_config(cls, cfg, context: Dict[str, object]) -> Dict[str, object]:
@@ -144,6 +151,7 @@ class ImageTagsSource(ClassSource):
             "top_k": c.TOP_K,
             "logit_scale": c.LOGIT_SCALE,
             "speak_threshold": c.SPEAK_THRESHOLD,
+            "center": c.CENTER,
         }
 
     # ---- ImageNet label distributions ----
@@ -204,7 +212,8 @@ class ImageTagsSource(ClassSource):
             top = p.topk(self.top_k, dim=-1)
             p = torch.zeros_like(p).scatter_(-1, top.indices, top.values)
         tagged = F.normalize(p @ labels, dim=-1)  # (N, E)
-        return self.logit_scale * tagged @ classes.t()
+        mean = label_mean(labels, self.center)
+        return self.logit_scale * centered(tagged, mean) @ centered(classes, mean).t()
 
     def speaks(self, vocabulary) -> torch.Tensor:
         """bool ``(K,)``: classes whose best cosine with any label name reaches the threshold."""
@@ -213,6 +222,13 @@ class ImageTagsSource(ClassSource):
         return (classes @ labels.t()).amax(1) >= self.speak_threshold
 
     def __call__(self, clip: ClipQueries) -> ClassEvidence:
+        if self._last[0] is clip:  # asked again by another source (the sound assignment)
+            return self._last[1]
+        evidence = self._evidence(clip)
+        self._last = (clip, evidence)
+        return evidence
+
+    def _evidence(self, clip: ClipQueries) -> ClassEvidence:
         device = clip.frames.device
         dtype = clip.class_embeds.dtype if clip.class_embeds.is_floating_point() else torch.float32
         num_queries, num_classes = clip.pred_embeds.shape[0], len(clip.vocabulary)
