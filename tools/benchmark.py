@@ -452,6 +452,7 @@ def compare_deform_attn(args) -> None:
                 check=True,
             )
             runs[variant].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            logger.info("%s: %s", variant, json.dumps(runs[variant][-1]))
     keys = ("peak_memory_MB", "activation_memory_MB", "train_s_per_iter", "train_cpu_s_per_iter")
     medians = {v: {k: statistics.median(r[k] for r in runs[v]) for k in keys} for v in runs}
     first = runs["lean"][0]
