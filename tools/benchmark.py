@@ -26,14 +26,14 @@ crops per clip, about 45 min per run on a 2-core CPU)::
 pixel decoder alone, on random backbone features of T frames at ``--size`` x ``--width`` pixels,
 as before issue 19 (plain-autograd sampling that keeps every level's samples for backward), with
 the lean sampling (samples recomputed in backward), and with the lean sampling and the encoder
-layers recomputed in backward (``MODEL.PIXEL_DECODER.RECOMPUTE_ENCODER_LAYERS``, the default).
-Each variant runs
-``--repeats`` times, alternately, each time in a fresh process; the table gives the medians of the
-peak memory, of the activation memory (peak minus the memory held before the iteration) and of
-the seconds per iteration::
+layers recomputed in backward (``MODEL.PIXEL_DECODER.RECOMPUTE_ENCODER_LAYERS True``). Each
+variant runs ``--repeats`` times, alternately, each time in a fresh process; the table gives the
+medians of the peak memory, of the activation memory (peak minus the memory held before the
+iteration) and of the wall and process CPU seconds per iteration::
 
     OMP_NUM_THREADS=1 python tools/benchmark.py --config-file configs/avsbench_ov/ovavss_R50.yaml \\
-        --deform-attn-memory --size 480 --width 854 --frames 5 --threads 1 --repeats 3
+        --deform-attn-memory --size 480 --width 854 --frames 5 --threads 1 --repeats 3 \\
+        --train-iters 1 --output output/benchmark/deform_attn_480x854.json
 """
 
 import argparse
@@ -323,7 +323,7 @@ def main() -> None:
 DEFORM_VARIANTS = {
     "before": ("plain autograd", False),  # as before issue 19
     "lean": ("lean", False),
-    "lean+recompute": ("lean", True),  # the default
+    "lean+recompute": ("lean", True),
 }
 
 
