@@ -234,6 +234,11 @@ def _add_pixel_decoder_config(cfg: CN) -> None:
     cfg.MODEL.PIXEL_DECODER.NUM_POINTS = 4
     cfg.MODEL.PIXEL_DECODER.DIM_FEEDFORWARD = 1024
     cfg.MODEL.PIXEL_DECODER.DROPOUT = 0.0
+    # True: training keeps only each encoder layer's input for backward and recomputes the layer
+    # there (activation checkpointing): 2.4x less pixel-decoder activation memory than False at
+    # the paper's 480 x 854, T = 5, for one more forward of the encoder (1.22x the pixel decoder's
+    # training time on a CPU; docs/BENCHMARKS.md). For small GPUs or several clips per GPU.
+    cfg.MODEL.PIXEL_DECODER.RECOMPUTE_ENCODER_LAYERS = False
 
     # Bi-directional audio-visual attention fusion applied to the flattened multi-scale pixel tokens
     # before the deformable encoder (one layer, as the reference).

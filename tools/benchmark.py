@@ -21,6 +21,19 @@ crops per clip, about 45 min per run on a 2-core CPU)::
     python tools/benchmark.py --config-file configs/avsbench_ov/ovavss_R50.yaml --size 224 \\
         --frames 5 --device cpu --output output/benchmark/R50_cpu_maskpool.json \\
         MODEL.CLASS_SOURCES.CLIP_VISUAL.MODE mask_pool
+
+``--deform-attn-memory`` instead compares one training iteration (forward and backward) of the
+pixel decoder alone, on random backbone features of T frames at ``--size`` x ``--width`` pixels,
+as before issue 19 (plain-autograd sampling that keeps every level's samples for backward), with
+the lean sampling (samples recomputed in backward), and with the lean sampling and the encoder
+layers recomputed in backward (``MODEL.PIXEL_DECODER.RECOMPUTE_ENCODER_LAYERS True``). Each
+variant runs ``--repeats`` times, alternately, each time in a fresh process; the table gives the
+medians of the peak memory, of the activation memory (peak minus the memory held before the
+iteration) and of the wall and process CPU seconds per iteration::
+
+    OMP_NUM_THREADS=1 python tools/benchmark.py --config-file configs/avsbench_ov/ovavss_R50.yaml \\
+        --deform-attn-memory --size 480 --width 854 --frames 5 --threads 1 --repeats 3 \\
+        --train-iters 1 --output output/benchmark/deform_attn_480x854.json
 """
 
 import argparse
@@ -31,9 +44,12 @@ import os
 import platform
 import resource
 import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from typing import Dict
+from typing import Dict, List
 
 import torch
 from detectron2.modeling import build_model
@@ -165,12 +181,34 @@ def main() -> None:
     parser.add_argument("--train-iters", type=int, default=3, help="timed training iterations")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--output", default="", help="write the results as JSON here")
+    parser.add_argument(
+        "--deform-attn-memory",
+        action="store_true",
+        help="compare the pixel decoder's training iteration before issue 19 and with the lean "
+        "deformable attention (peak memory, time; a fresh process per run)",
+    )
+    parser.add_argument(
+        "--width", type=int, default=0, help="frame width for --deform-attn-memory (0: --size)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs of each variant for --deform-attn-memory"
+    )
+    # One run of one variant (a child process of --deform-attn-memory): prints its JSON.
+    parser.add_argument(
+        "--deform-attn-variant", choices=list(DEFORM_VARIANTS), help=argparse.SUPPRESS
+    )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     args = parser.parse_args()
     setup_logger(name="ovavss_d2")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if args.deform_attn_variant:
+        print(json.dumps(pixel_decoder_iteration(args)))
+        return
+    if args.deform_attn_memory:
+        compare_deform_attn(args)
+        return
 
     cfg = get_cfg()
     with ints_for_float_keys():  # KEY 0 for a float key
@@ -279,6 +317,167 @@ def main() -> None:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         with open(args.output, "w") as f:
             json.dump(result, f, indent=1)
+
+
+# Variant -> (deformable-attention sampling, MODEL.PIXEL_DECODER.RECOMPUTE_ENCODER_LAYERS).
+DEFORM_VARIANTS = {
+    "before": ("plain autograd", False),  # as before issue 19
+    "lean": ("lean", False),
+    "lean+recompute": ("lean", True),
+}
+
+
+def pixel_decoder_iteration(args) -> Dict:
+    """Peak memory and seconds of pixel-decoder training iterations in this process, with the
+    deformable-attention sampling ``args.deform_attn_variant``.
+
+    Inputs: random backbone features of ``T = args.frames`` frames of ``args.size x args.width``
+    pixels (padded as the model pads them) and random audio embeddings; loss: the mean square of
+    every output. One warm-up iteration, then one iteration measured for memory (CUDA: peak
+    allocated; CPU: peak resident set size, reset before the iteration through
+    ``/proc/self/clear_refs``) and timed with ``args.train_iters - 1`` more (wall and process CPU
+    seconds: with one thread the latter is what the iteration takes on an idle core).
+    """
+    from detectron2.modeling import build_backbone
+
+    from ovavss_d2.modeling.audio_encoder import build_audio_encoder
+    from ovavss_d2.modeling.pixel_decoder import build_pixel_decoder, msdeform_attn
+
+    sampling, recompute = DEFORM_VARIANTS[args.deform_attn_variant]
+    if sampling == "plain autograd":  # the module reads this name at call time
+        msdeform_attn.ms_deform_attn_sample = msdeform_attn._ms_deform_attn_sample_reference
+    cfg = get_cfg()
+    with ints_for_float_keys():
+        cfg.merge_from_file(args.config_file)
+        cfg.merge_from_list(args.opts)
+    cfg.MODEL.WEIGHTS = ""
+    cfg.MODEL.PIXEL_DECODER.RECOMPUTE_ENCODER_LAYERS = recompute
+    device = torch.device(args.device)
+    backbone = build_backbone(cfg)
+    input_shape = backbone.output_shape()
+    divisor = max(cfg.INPUT.SIZE_DIVISIBILITY, backbone.size_divisibility, 1)
+    audio_dim = build_audio_encoder(cfg).output_dim
+    del backbone
+    torch.manual_seed(0)
+    decoder = build_pixel_decoder(cfg, input_shape, audio_dim).to(device).train()
+    height, width = (-(-side // divisor) * divisor for side in (args.size, args.width or args.size))
+    features = {
+        name: torch.randn(
+            args.frames,
+            spec.channels,
+            -(-height // spec.stride),
+            -(-width // spec.stride),
+            device=device,
+            requires_grad=True,
+        )
+        for name, spec in input_shape.items()
+    }
+    audio = torch.randn(1, args.frames, audio_dim, device=device)
+
+    def iteration() -> None:
+        mask_features, multi_scale = decoder.forward_features(features, audio, args.frames)[:2]
+        loss = mask_features.square().mean() + sum(x.square().mean() for x in multi_scale)
+        loss.backward()
+        decoder.zero_grad(set_to_none=True)
+        for x in features.values():
+            x.grad = None
+
+    iteration()  # warm-up
+    synchronize(device)
+    before_mb = _reset_peak_memory(device)
+    seconds, cpu_seconds = [], []
+    for i in range(max(args.train_iters, 1)):
+        seconds.append(timed(iteration, device, 0, 1, "train"))
+        cpu_seconds.append(CPU_SECONDS["train"])
+        if i == 0:
+            peak_mb = peak_memory_mb(device)
+    tokens = [(-(-height // s.stride), -(-width // s.stride)) for s in input_shape.values()]
+    return {
+        "variant": args.deform_attn_variant,
+        "padded_frame": [height, width],
+        "feature_sizes": dict(zip(input_shape, tokens)),
+        "peak_memory_MB": peak_mb,
+        "memory_before_iteration_MB": before_mb,
+        "activation_memory_MB": peak_mb - before_mb,
+        "train_s_per_iter": statistics.median(seconds),
+        "train_cpu_s_per_iter": statistics.median(cpu_seconds),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def _reset_peak_memory(device: torch.device) -> float:
+    """Reset the peak-memory counter; return the memory held now in MB (CUDA: allocated; CPU:
+    resident set size)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return torch.cuda.memory_allocated(device) / 2**20
+    with open("/proc/self/clear_refs", "w") as f:  # Linux: the peak RSS restarts from now
+        f.write("5")
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def compare_deform_attn(args) -> None:
+    """Run :func:`pixel_decoder_iteration` for each variant ``args.repeats`` times, alternately,
+    each in a fresh process; log a Markdown table of the medians and their ratios to "before"."""
+    argv = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--config-file",
+        args.config_file,
+        "--size",
+        str(args.size),
+        "--width",
+        str(args.width or args.size),
+        "--frames",
+        str(args.frames),
+        "--device",
+        args.device,
+        "--threads",
+        str(args.threads),
+        "--train-iters",
+        str(args.train_iters),
+    ]
+    # Large buffers straight from mmap and back at free (glibc), so that the CPU's resident set
+    # follows the live tensors instead of memory the allocator keeps after a free.
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    runs: Dict[str, List[Dict]] = {v: [] for v in DEFORM_VARIANTS}
+    for _ in range(args.repeats):
+        for variant in DEFORM_VARIANTS:
+            proc = subprocess.run(
+                argv + ["--deform-attn-variant", variant, *args.opts],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            runs[variant].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            logger.info("%s: %s", variant, json.dumps(runs[variant][-1]))
+    keys = ("peak_memory_MB", "activation_memory_MB", "train_s_per_iter", "train_cpu_s_per_iter")
+    medians = {v: {k: statistics.median(r[k] for r in runs[v]) for k in keys} for v in runs}
+    first = runs["lean"][0]
+    lines = [
+        f"pixel decoder, one training iteration, T={args.frames}, frames "
+        f"{args.size}x{args.width or args.size} (padded {first['padded_frame']}), "
+        f"{_describe_device(torch.device(args.device))}, {first['threads']} thread(s), "
+        f"median of {args.repeats} runs per variant",
+        "",
+        "| variant | sampling | recompute encoder layers | "
+        + " | ".join(f"{key} (x before)" for key in keys)
+        + " |",
+        "|---|---|---|" + "---:|" * len(keys),
+    ]
+    for variant, (sampling, recompute) in DEFORM_VARIANTS.items():
+        cells = [
+            f"{medians[variant][k]:.4g} ({medians[variant][k] / medians['before'][k]:.2f})"
+            for k in keys
+        ]
+        lines.append(f"| {variant} | {sampling} | {recompute} | " + " | ".join(cells) + " |")
+    logger.info("Deformable attention, before and lean:\n%s", "\n".join(lines))
+    if args.output:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with open(args.output, "w") as f:
+            json.dump({"runs": runs, "medians": medians, "table": lines}, f, indent=1)
 
 
 class _ImageTower(nn.Module):

@@ -13,6 +13,7 @@ from detectron2.config import configurable
 from detectron2.layers import Conv2d, ShapeSpec, get_norm
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
 
 from ..transformer_decoder.position_encoding import PositionEmbeddingSine
 from .av_fusion import AudioVisualFusion
@@ -105,6 +106,7 @@ class AVMSDeformAttnPixelDecoder(nn.Module):
         dim_feedforward: int = 1024,
         dropout: float = 0.0,
         av_fusion: Optional[nn.Module] = None,
+        recompute_encoder_layers: bool = False,
     ):
         """
         Args:
@@ -120,6 +122,9 @@ class AVMSDeformAttnPixelDecoder(nn.Module):
             av_fusion: module called as ``av_fusion(tokens (N, S, D), pos (N, S, D), audio (B, T,
                 C_a), T) -> (N, S, D)`` before the encoder (e.g. :class:`AudioVisualFusion`);
                 None: no fusion.
+            recompute_encoder_layers: in training, keep only each encoder layer's input for
+                backward and recompute the layer there (activation checkpointing): less memory,
+                one more forward of the encoder.
         """
         super().__init__()
         if len(transformer_in_features) < 3:
@@ -149,6 +154,7 @@ class AVMSDeformAttnPixelDecoder(nn.Module):
         self.level_embed = nn.Parameter(torch.empty(self.num_levels, conv_dim))
         nn.init.normal_(self.level_embed)
         self.av_fusion = av_fusion
+        self.recompute_encoder_layers = recompute_encoder_layers
         self.encoder_layers = nn.ModuleList(
             MSDeformAttnEncoderLayer(
                 conv_dim, dim_feedforward, dropout, self.num_levels, num_heads, num_points
@@ -225,6 +231,7 @@ class AVMSDeformAttnPixelDecoder(nn.Module):
             "dim_feedforward": pd.DIM_FEEDFORWARD,
             "dropout": pd.DROPOUT,
             "av_fusion": av_fusion,
+            "recompute_encoder_layers": pd.RECOMPUTE_ENCODER_LAYERS,
         }
 
     def forward_features(
@@ -255,8 +262,14 @@ class AVMSDeformAttnPixelDecoder(nn.Module):
             src = self.av_fusion(src, pos, audio, num_frames)
         # float32 even under autocast: fp16 would round the locations on large maps.
         reference_points = _reference_points(spatial_shapes, src.device, torch.float32)
+        recompute = self.recompute_encoder_layers and self.training and torch.is_grad_enabled()
         for layer in self.encoder_layers:
-            src = layer(src, pos, reference_points, spatial_shapes)
+            if recompute:
+                src = checkpoint(
+                    layer, src, pos, reference_points, spatial_shapes, use_reentrant=False
+                )
+            else:
+                src = layer(src, pos, reference_points, spatial_shapes)
 
         n = src.shape[0]
         tokens = src.split([h * w for h, w in spatial_shapes], 1)

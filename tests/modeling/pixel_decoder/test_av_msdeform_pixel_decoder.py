@@ -127,3 +127,34 @@ def test_without_fusion_audio_is_ignored():
         mask_a, _ = decoder.forward_features(features, audio, 2)
         mask_b, _ = decoder.forward_features(features, torch.randn_like(audio), 2)
     torch.testing.assert_close(mask_a, mask_b)
+
+
+def _train_step(decoder: AVMSDeformAttnPixelDecoder, features, audio, num_frames: int):
+    """Outputs, gradients (features, audio, every parameter) and the elements autograd keeps for
+    backward outside recomputed regions, of one training step."""
+    saved = [0]
+
+    def pack(t):
+        saved[0] += t.numel()
+        return t
+
+    inputs = [*features.values(), audio]
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        mask_features, multi_scale = decoder.forward_features(features, audio, num_frames)
+    loss = mask_features.square().mean() + sum(m.square().mean() for m in multi_scale)
+    grads = torch.autograd.grad(loss, inputs + list(decoder.parameters()))
+    return [mask_features, *multi_scale, *grads], saved[0]
+
+
+def test_recomputed_encoder_layers_train_the_same():
+    """RECOMPUTE_ENCODER_LAYERS: the same outputs and gradients, less kept for backward."""
+    decoder = tiny_decoder().train()
+    features, audio = tiny_inputs(2, 3)
+    features = {k: v.requires_grad_() for k, v in features.items()}
+    audio.requires_grad_()
+    kept, kept_saved = _train_step(decoder, features, audio, 3)
+    decoder.recompute_encoder_layers = True
+    recomputed, recomputed_saved = _train_step(decoder, features, audio, 3)
+    for a, b in zip(recomputed, kept):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    assert recomputed_saved < 0.8 * kept_saved
