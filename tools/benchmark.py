@@ -39,12 +39,11 @@ import torch
 from detectron2.modeling import build_model
 from detectron2.structures import Instances
 from detectron2.utils.logger import setup_logger
-from fvcore.nn import FlopCountAnalysis
-from fvcore.nn.jit_handles import get_shape
 from torch import nn
 
 from ovavss_d2 import get_cfg
 from ovavss_d2.data.vocabulary import dataset_vocabulary
+from ovavss_d2.utils.analysis import count_flops
 from ovavss_d2.utils.preflight import ints_for_float_keys
 
 logger = logging.getLogger("ovavss_d2.benchmark")
@@ -125,28 +124,6 @@ def timed(fn, device: torch.device, warmup: int, iters: int, name: str = "") -> 
     if name:
         CPU_SECONDS[name] = (time.process_time() - cpu) / iters
     return (time.perf_counter() - start) / iters
-
-
-def count_flops(module: nn.Module, inputs) -> float:
-    """fvcore flops (multiply-adds) of ``module(*inputs)`` in GFLOPs; unsupported ops skipped."""
-    analysis = FlopCountAnalysis(module, inputs)
-    analysis.set_op_handle("aten::scaled_dot_product_attention", _sdpa_flop_jit)
-    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    total = analysis.total()
-    skipped = analysis.unsupported_ops()
-    if skipped:
-        logger.info("fvcore skipped (uncounted) ops: %s", dict(skipped))
-    return total / 1e9
-
-
-def _sdpa_flop_jit(inputs, outputs) -> int:
-    """fvcore handle of ``scaled_dot_product_attention``: ``q (..., Lq, d)``, ``k (..., Lk, d)``,
-    ``v (..., Lk, dv)``: Lq*Lk*d multiply-adds for the scores plus Lq*Lk*dv for the output."""
-    q, k, v = (get_shape(x) for x in inputs[:3])
-    batch = 1
-    for n in q[:-2]:
-        batch *= n
-    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
 
 
 def peak_memory_mb(device: torch.device) -> float:
