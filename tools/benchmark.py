@@ -55,12 +55,11 @@ import torch
 from detectron2.modeling import build_model
 from detectron2.structures import Instances
 from detectron2.utils.logger import setup_logger
-from fvcore.nn import FlopCountAnalysis
-from fvcore.nn.jit_handles import get_shape
 from torch import nn
 
 from ovavss_d2 import get_cfg
 from ovavss_d2.data.vocabulary import dataset_vocabulary
+from ovavss_d2.utils.analysis import count_flops
 from ovavss_d2.utils.preflight import ints_for_float_keys
 
 logger = logging.getLogger("ovavss_d2.benchmark")
@@ -85,23 +84,24 @@ def random_clip_checkpoint(name: str, folder: str) -> str:
     return path
 
 
-def synthetic_clip(frames: int, size: int, seed: int, classes=(0, 1)) -> Dict:
-    """A mapper-style clip: random frames and audio, two rectangles as sounding objects of the
-    given 0-based dataset classes."""
+def synthetic_clip(frames: int, size: int, seed: int, classes=(0, 1), width: int = 0) -> Dict:
+    """A mapper-style clip of ``size x width`` frames (``width`` 0: square): random frames and
+    audio, two rectangles as sounding objects of the given 0-based dataset classes."""
     g = torch.Generator().manual_seed(seed)
-    masks = torch.zeros(2, frames, size, size, dtype=torch.bool)
-    masks[0, :, size // 8 : size // 2, size // 8 : size // 2] = True
-    masks[1, :, size // 2 :, size // 3 :] = True
-    inst = Instances((size, size))
+    width = width or size
+    masks = torch.zeros(2, frames, size, width, dtype=torch.bool)
+    masks[0, :, size // 8 : size // 2, width // 8 : width // 2] = True
+    masks[1, :, size // 2 :, width // 3 :] = True
+    inst = Instances((size, width))
     inst.gt_classes = torch.tensor(list(classes))
     inst.gt_masks = masks
     return {
-        "images": torch.randint(0, 256, (frames, 3, size, size), generator=g, dtype=torch.uint8),
+        "images": torch.randint(0, 256, (frames, 3, size, width), generator=g, dtype=torch.uint8),
         "audio": torch.randn(frames, 1, 96, 64, generator=g),
         "instances": inst,
         "annotated": torch.ones(frames, dtype=torch.bool),
         "height": size,
-        "width": size,
+        "width": width,
     }
 
 
@@ -142,28 +142,6 @@ def timed(fn, device: torch.device, warmup: int, iters: int, name: str = "") -> 
     return (time.perf_counter() - start) / iters
 
 
-def count_flops(module: nn.Module, inputs) -> float:
-    """fvcore flops (multiply-adds) of ``module(*inputs)`` in GFLOPs; unsupported ops skipped."""
-    analysis = FlopCountAnalysis(module, inputs)
-    analysis.set_op_handle("aten::scaled_dot_product_attention", _sdpa_flop_jit)
-    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    total = analysis.total()
-    skipped = analysis.unsupported_ops()
-    if skipped:
-        logger.info("fvcore skipped (uncounted) ops: %s", dict(skipped))
-    return total / 1e9
-
-
-def _sdpa_flop_jit(inputs, outputs) -> int:
-    """fvcore handle of ``scaled_dot_product_attention``: ``q (..., Lq, d)``, ``k (..., Lk, d)``,
-    ``v (..., Lk, dv)``: Lq*Lk*d multiply-adds for the scores plus Lq*Lk*dv for the output."""
-    q, k, v = (get_shape(x) for x in inputs[:3])
-    batch = 1
-    for n in q[:-2]:
-        batch *= n
-    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
-
-
 def peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -174,11 +152,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config-file", required=True)
     parser.add_argument("--size", type=int, default=224, help="frame side S (pixels)")
+    parser.add_argument("--width", type=int, default=0, help="frame width (0: S, square frames)")
     parser.add_argument("--frames", type=int, default=5, help="frames per clip T")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--iters", type=int, default=5, help="timed inference runs")
-    parser.add_argument("--train-iters", type=int, default=3, help="timed training iterations")
+    parser.add_argument(
+        "--train-iters", type=int, default=3, help="timed training iterations (0: no training)"
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--output", default="", help="write the results as JSON here")
     parser.add_argument(
@@ -232,13 +213,19 @@ def main() -> None:
     vocabulary = dataset_vocabulary(cfg.DATASETS.TEST[0]) if cfg.DATASETS.TEST else []
     model.set_vocabulary(vocabulary or model.train_keys or ["dog", "violin"])
     trainable = (model.dataset_to_train >= 0).nonzero().flatten().tolist()  # training classes
-    clip = synthetic_clip(args.frames, args.size, seed=0, classes=(trainable + trainable)[:2])
+    classes = (trainable + trainable)[:2]
+    clip = synthetic_clip(args.frames, args.size, seed=0, classes=classes, width=args.width)
     t = args.frames
 
     # Inference.
     model.eval()
     with torch.no_grad():
         infer_s = timed(lambda: model([clip]), device, args.warmup, args.iters, "inference")
+        # Post-processing alone: semantic maps and instances from the class evidence.
+        records = model.class_evidence([clip])
+        post_s = timed(
+            lambda: [model.postprocess(r) for r in records], device, 1, args.iters, "postprocess"
+        )
         # FLOPs of the segmentation network on the padded batch the model builds.
         images, audio, _ = model._preprocess([clip])
         seg_gflops = count_flops(SegmentationNetwork(model, t), (images.tensor, audio))
@@ -271,8 +258,10 @@ def main() -> None:
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    train_s = timed(train_step, device, 1, args.train_iters, "train")
-    train_memory = peak_memory_mb(device)
+    train_s = train_memory = None
+    if args.train_iters > 0:
+        train_s = timed(train_step, device, 1, args.train_iters, "train")
+        train_memory = peak_memory_mb(device)
 
     result = {
         "config": args.config_file,
@@ -287,11 +276,12 @@ def main() -> None:
             else None
         ),
         "frames_per_clip": t,
-        "frame_size": [args.size, args.size],
+        "frame_size": [args.size, args.width or args.size],
         "params_total_M": sum(p.numel() for p in model.parameters()) / 1e6,
         "params_trainable_M": sum(p.numel() for p in params) / 1e6,
         "inference_ms_per_clip": infer_s * 1e3,
         "inference_fps": t / infer_s,
+        "postprocess_ms_per_clip": post_s * 1e3,
         "segmentation_network_ms_per_clip": seg_s * 1e3,
         "gflops_per_frame_segmentation_network": seg_gflops / t,
         "achieved_gflops_per_s_segmentation_network": seg_gflops / seg_s,
@@ -302,7 +292,8 @@ def main() -> None:
         "cpu_seconds": {
             "inference_per_clip": CPU_SECONDS["inference"],
             "segmentation_network_per_clip": CPU_SECONDS["network"],
-            "train_per_iter": CPU_SECONDS["train"],
+            "postprocess_per_clip": CPU_SECONDS["postprocess"],
+            "train_per_iter": CPU_SECONDS.get("train"),
         },
         "peak_memory_inference_MB": infer_memory,
         "peak_memory_training_MB": train_memory,

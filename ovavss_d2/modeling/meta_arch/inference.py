@@ -15,7 +15,13 @@ from detectron2.structures import Instances
 from ..class_sources import ClipQueries
 from .postprocessing import paint_instances, select_instances, semantic_from_masks
 
-__all__ = ["clip_queries", "clip_results", "frame_mask_logits", "resized_mask_probs"]
+__all__ = [
+    "clip_queries",
+    "clip_results",
+    "frame_mask_logits",
+    "frame_mask_probs",
+    "resized_mask_probs",
+]
 
 Size = Tuple[int, int]
 
@@ -33,11 +39,21 @@ def frame_mask_logits(
     return m[0]
 
 
+def frame_mask_probs(
+    mask_logits: torch.Tensor, t: int, padded_size: Size, image_size: Size, size: Size
+) -> torch.Tensor:
+    """Mask probabilities ``(Q, *size)`` of frame ``t`` (:func:`frame_mask_logits`); no queries
+    give an empty ``(0, *size)``."""
+    if len(mask_logits) == 0:
+        return mask_logits.new_empty((0, *size))
+    return frame_mask_logits(mask_logits, t, padded_size, image_size, size).sigmoid_()
+
+
 def resized_mask_probs(mask_logits: torch.Tensor, padded_size: Size, image_size: Size):
     """``(Q, T, H, W)`` mask probabilities at the resized frame size (what the frames show)."""
     return torch.stack(
         [
-            frame_mask_logits(mask_logits, t, padded_size, image_size, image_size).sigmoid()
+            frame_mask_probs(mask_logits, t, padded_size, image_size, image_size)
             for t in range(mask_logits.shape[1])
         ],
         dim=1,
@@ -97,8 +113,8 @@ def clip_results(
         scores: ``(Q, K)`` query class scores ``p_fg * p_cls``, or ``(Q, T, K)`` per frame (then the
             instances are chosen on the clip mean and scored per frame).
         mask_logits: ``(Q, T, h, w)``.
-        semantic_from: "masks" (:func:`semantic_from_masks`) or "instances"
-            (:func:`paint_instances`).
+        semantic_from: "masks" (:func:`semantic_from_masks`, every query's mask resized to the
+            output size) or "instances" (:func:`paint_instances`, the kept queries' masks only).
     Returns:
         T dicts with ``sem_seg (K+1, H0, W0)`` and ``instances`` (``Instances((H0, W0))``:
         ``pred_masks`` bool, ``scores``, ``pred_classes``).
@@ -111,17 +127,20 @@ def clip_results(
         )
     clip_scores = scores.mean(1) if per_frame else scores  # (Q, K)
     keep_q, keep_k, keep_s = select_instances(clip_scores, top_k, score_threshold)
+    # Painting needs the kept queries' masks only; the dense map needs every query's.
+    painted = semantic_from != "masks"
+    resized = mask_logits[keep_q] if painted else mask_logits  # (n or Q, T, h, w)
     results = []
     for t in range(num_frames):
         frame_scores = scores[:, t] if per_frame else scores  # (Q, K)
-        prob = frame_mask_logits(mask_logits, t, padded_size, image_size, output_size).sigmoid()
+        prob = frame_mask_probs(resized, t, padded_size, image_size, output_size)
         instances = Instances(tuple(output_size))
-        instances.pred_masks = prob[keep_q] > mask_threshold
+        instances.pred_masks = (prob if painted else prob[keep_q]) > mask_threshold
         instances.scores = frame_scores[keep_q, keep_k] if per_frame else keep_s
         instances.pred_classes = keep_k
-        if semantic_from == "masks":
-            sem = semantic_from_masks(frame_scores, prob)
-        else:
+        if painted:
             sem = paint_instances(instances, scores.shape[-1])
+        else:
+            sem = semantic_from_masks(frame_scores, prob)
         results.append({"sem_seg": sem, "instances": instances})
     return results

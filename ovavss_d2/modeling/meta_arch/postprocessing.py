@@ -8,7 +8,7 @@ from typing import Tuple
 import torch
 from detectron2.structures import Instances
 
-__all__ = ["paint_instances", "select_instances", "semantic_from_masks"]
+__all__ = ["channel_max", "paint_instances", "select_instances", "semantic_from_masks"]
 
 
 def select_instances(
@@ -45,11 +45,19 @@ def semantic_from_masks(scores: torch.Tensor, masks: torch.Tensor) -> torch.Tens
     Returns:
         ``(K+1, H, W)``.
     """
-    evidence = torch.einsum("qk,qhw->khw", scores, masks)  # (K, H, W)
+    num_queries, num_classes = scores.shape
+    sem = masks.new_empty((num_classes + 1, *masks.shape[1:]))
+    evidence = sem[1:]  # (K, H, W), written in place: s_k = sum_q score(q, k) * m_q
+    torch.mm(scores.t(), masks.reshape(num_queries, -1), out=evidence.view(num_classes, -1))
+    best = channel_max(evidence).clamp_(min=1e-12)
     p_fg = scores.sum(-1)  # (Q,): p_cls sums to 1 over the K classes
-    fg = (p_fg[:, None, None] * masks).amax(0).clamp(0, 1)  # (H, W)
-    best = evidence.amax(0, keepdim=True).clamp(min=1e-12)
-    return torch.cat([(1 - fg)[None], fg[None] * evidence / best])
+    fg = masks[0] * p_fg[0]  # (H, W): max_q p_fg(q) * m_q, one query at a time
+    for q in range(1, num_queries):
+        torch.maximum(fg, masks[q] * p_fg[q], out=fg)
+    fg.clamp_(0, 1)
+    torch.sub(1, fg, out=sem[0])
+    evidence.mul_(fg).div_(best)
+    return sem
 
 
 def paint_instances(instances: Instances, num_classes: int) -> torch.Tensor:
@@ -58,8 +66,22 @@ def paint_instances(instances: Instances, num_classes: int) -> torch.Tensor:
     h, w = instances.image_size
     masks = instances.pred_masks
     sem = torch.zeros(num_classes + 1, h, w, device=masks.device)
+    painted = set()
     for mask, cls, score in zip(masks, instances.pred_classes, instances.scores):
         channel = sem[int(cls) + 1]
-        channel[mask] = torch.maximum(channel[mask], score)
-    sem[0] = (sem[1:].max(0)[0] == 0).float()
+        channel.copy_(torch.where(mask, torch.maximum(channel, score), channel))
+        painted.add(int(cls) + 1)
+    top = sem[0].clone()  # zeros; unpainted channels are zero too
+    for c in sorted(painted):
+        torch.maximum(top, sem[c], out=top)
+    sem[0] = (top == 0).float()
     return sem
+
+
+def channel_max(values: torch.Tensor) -> torch.Tensor:
+    """``(C, H, W) -> (H, W)`` maximum over the channels, equal to ``amax(0)``: C element-wise
+    passes, as a reduction over the outermost dimension of a contiguous map is slow on a CPU."""
+    top = values[0].clone()
+    for c in range(1, len(values)):
+        torch.maximum(top, values[c], out=top)
+    return top
