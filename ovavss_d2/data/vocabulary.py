@@ -332,7 +332,7 @@ def training_vocabulary(
         ids = sorted(base) if (which == "base" and base) else list(range(1, len(stuff)))
         if not pool_names:
             unnamed = sorted(set(getattr(meta, "pool_ids", None) or []))
-            ids = [i for i in ids if i not in set(unnamed)]
+            ids = [i for i in ids if i not in unnamed]
     if classes is None:
         return {"keys": [], "prompts": [], "dataset_to_train": torch.zeros(0, dtype=torch.int64)}
     mapping = torch.full((len(classes) - 1,), OUTSIDE_VOCABULARY, dtype=torch.int64)
