@@ -66,7 +66,7 @@ def report(decisions: Sequence[StampDecision]) -> str:
 
 def write_class_list(decisions: Sequence[StampDecision], classes_dir: Path) -> List[str]:
     """Write the wide class list (the 22 classes, then the pool's, sorted) and its split (the pool
-    counted as base); return the pool's keys."""
+    counted as base and listed as "pool"); return the pool's keys."""
     classes = load_class_list(SYNTH_CLASS_LIST)
     split = load_split(SYNTH_SPLIT, classes)
     names = sorted({d.name for d in decisions if d.admitted})
@@ -87,9 +87,11 @@ def write_class_list(decisions: Sequence[StampDecision], classes_dir: Path) -> L
     data = {
         "description": "AVSS-Synth wide training pool: the 13 base classes and the pool's classes "
         "(datasets/avss_synth/wide_pool.py) are base; the 9 novel classes as in "
-        "avss_synth_split.json.",
+        "avss_synth_split.json; 'pool' lists the pool's classes (their names are learned unless "
+        "MODEL.OVAVSS.TRAIN_POOL_NAMES is False).",
         "base": base,
         "novel": novel,
+        "pool": [class_key(n) for n in names],
     }
     (classes_dir / WIDE_SPLIT).write_text(json.dumps(data, indent=1) + "\n")
     return [class_key(n) for n in names]

@@ -314,6 +314,11 @@ def _add_ovavss_config(cfg: CN) -> None:
     # MetadataCatalog; all classes when the dataset has no split) or "all" (closed-set training).
     # A training clip with a class outside it is an error.
     cfg.MODEL.OVAVSS.TRAIN_VOCABULARY = "base"
+    # Whether the training vocabulary keeps the pool classes of DATASETS.TRAIN (metadata pool_ids,
+    # the split file's "pool": classes only a training pool adds, e.g. avss_synth_wide_train's).
+    # False: the classifier trains on the other names only and pool objects are unnamed
+    # foreground: matched and trained for objectness and masks, with no class cost or class loss.
+    cfg.MODEL.OVAVSS.TRAIN_POOL_NAMES = True
 
 
 def _add_checkpoint_config(cfg: CN) -> None:

@@ -79,14 +79,22 @@ def load_class_list(name_or_path: PathLike) -> ClassList:
 
 
 def load_split(name_or_path: PathLike, classes: ClassList) -> Dict[str, List[int]]:
-    """Read a ``{"base": [...], "novel": [...]}`` JSON file and return label indices per group."""
+    """Read a ``{"base": [...], "novel": [...]}`` JSON file and return label indices per group.
+
+    An optional ``"pool"`` list names base classes that only a training pool adds (shown in
+    training clips, never evaluated; ``MODEL.OVAVSS.TRAIN_POOL_NAMES`` decides whether the
+    classifier learns their names); ``[]`` when the file has none.
+    """
     path = resolve_data_file(name_or_path)
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not valid JSON ({e})") from None
     out: Dict[str, List[int]] = {}
-    for group in ("base", "novel"):
+    for group in ("base", "novel", "pool"):
+        if group == "pool" and group not in data:
+            out[group] = []
+            continue
         if not isinstance(data.get(group), list):
             raise ValueError(f"{path}: missing list '{group}'")
         unknown = [n for n in data[group] if n not in classes.names[1:]]
@@ -97,6 +105,11 @@ def load_split(name_or_path: PathLike, classes: ClassList) -> Dict[str, List[int
     if overlap:
         raise ValueError(
             f"{path}: classes both base and novel: {[classes.names[i] for i in overlap]}"
+        )
+    outside = sorted(set(out["pool"]) - set(out["base"]))
+    if outside:
+        raise ValueError(
+            f"{path}: pool classes must also be base: {[classes.names[i] for i in outside]}"
         )
     return out
 

@@ -38,7 +38,9 @@ from typing import Dict, Iterator, List, Sequence, Tuple, Union
 from ..utils.preflight import InputError
 
 __all__ = [
+    "OUTSIDE_VOCABULARY",
     "SYNONYM_SEPARATOR",
+    "UNNAMED",
     "Vocabulary",
     "VocabularyEntry",
     "VocabularyError",
@@ -55,6 +57,11 @@ __all__ = [
 
 SYNONYM_SEPARATOR = "|"
 CLASS_SEPARATOR = ","
+# Values of a training vocabulary's ``dataset_to_train`` besides training indices: a class the
+# classifier must not see (a training clip holding one is an error), and a class whose objects are
+# foreground without a name (objectness and masks, no class target).
+OUTSIDE_VOCABULARY = -1
+UNNAMED = -2
 
 
 class VocabularyError(InputError):
@@ -286,23 +293,29 @@ def synonym_tuples(class_prompt_names: Sequence[Union[str, Sequence[str]]]) -> T
     return tuple(out)
 
 
-def training_vocabulary(dataset_names: Sequence[str], which: str = "base") -> Dict[str, object]:
+def training_vocabulary(
+    dataset_names: Sequence[str], which: str = "base", pool_names: bool = True
+) -> Dict[str, object]:
     """The training vocabulary of the datasets in ``DATASETS.TRAIN``, read from MetadataCatalog.
 
     Args:
         dataset_names: training datasets; they must share one class list.
         which: "base" (the metadata's ``base_ids``; every class when there are none) or "all".
+        pool_names: whether the vocabulary keeps the metadata's ``pool_ids`` (classes only a
+            training pool adds); False makes them unnamed foreground (:data:`UNNAMED`).
     Returns:
         dict with ``keys`` (K_train class keys), ``prompts`` (K_train synonym tuples) and
-        ``dataset_to_train`` (int64 ``(K_data,)``: 0-based dataset class id -> training index, -1
-        for classes outside the training vocabulary). Empty vocabulary when nothing is registered.
+        ``dataset_to_train`` (int64 ``(K_data,)``: 0-based dataset class id -> training index,
+        :data:`OUTSIDE_VOCABULARY` (-1) for classes outside the training vocabulary,
+        :data:`UNNAMED` (-2) for pool classes left unnamed). Empty vocabulary when nothing is
+        registered.
     """
     import torch
     from detectron2.data import MetadataCatalog
 
     if which not in ("base", "all"):
         raise ValueError(f"MODEL.OVAVSS.TRAIN_VOCABULARY must be 'base' or 'all', got {which!r}")
-    classes, ids = None, None
+    classes, ids, unnamed = None, None, []
     for name in dataset_names:
         meta = MetadataCatalog.get(name)
         stuff = getattr(meta, "stuff_classes", None)
@@ -317,11 +330,16 @@ def training_vocabulary(dataset_names: Sequence[str], which: str = "base") -> Di
         prompt_names = getattr(meta, "prompt_names", None) or [(prompt_name(c),) for c in stuff]
         base = getattr(meta, "base_ids", None)
         ids = sorted(base) if (which == "base" and base) else list(range(1, len(stuff)))
+        if not pool_names:
+            unnamed = sorted(set(getattr(meta, "pool_ids", None) or []))
+            ids = [i for i in ids if i not in unnamed]
     if classes is None:
         return {"keys": [], "prompts": [], "dataset_to_train": torch.zeros(0, dtype=torch.int64)}
-    mapping = torch.full((len(classes) - 1,), -1, dtype=torch.int64)
+    mapping = torch.full((len(classes) - 1,), OUTSIDE_VOCABULARY, dtype=torch.int64)
     for train_index, label in enumerate(ids):
         mapping[label - 1] = train_index
+    for label in unnamed:
+        mapping[label - 1] = UNNAMED
     return {
         "keys": [classes[i] for i in ids],
         "prompts": [tuple(prompt_names[i]) for i in ids],

@@ -9,7 +9,8 @@ Losses (unweighted; the meta-architecture multiplies them by ``weight_dict``):
 - ``loss_objectness``: 2-way cross-entropy of the class-agnostic objectness head; matched queries
   are "object" (index 0), the others "no object" (index 1) with weight ``eos_coef``.
 - ``loss_class``: (K+1)-way cross-entropy of the embedding classifier over the training vocabulary;
-  unmatched queries target the background embedding (index K) with weight ``eos_coef``.
+  unmatched queries target the background embedding (index K) with weight ``eos_coef``; queries
+  matched to an unnamed object (label ``UNNAMED_LABEL``) take no part.
 - ``loss_mask`` / ``loss_dice``: sigmoid BCE and dice of each matched query's mask on each
   *annotated* frame of its clip, on ``num_points`` points chosen by PointRend importance sampling,
   averaged over the (object, annotated frame) pairs of the batch (all workers).
@@ -31,9 +32,12 @@ from torch import nn
 
 from .matcher import annotated_frames
 
-__all__ = ["OVAVSSSetCriterion", "dice_loss", "sigmoid_ce_loss"]
+__all__ = ["UNNAMED_LABEL", "OVAVSSSetCriterion", "dice_loss", "sigmoid_ce_loss"]
 
 LOSS_NAMES = ("objectness", "labels", "masks")
+# Target label of an unnamed object (foreground without a name): matched and trained for objectness
+# and masks, ignored by the class loss and the matcher's class cost.
+UNNAMED_LABEL = -1
 
 
 def dice_loss(inputs: torch.Tensor, targets: torch.Tensor, num_masks: float) -> torch.Tensor:
@@ -128,7 +132,8 @@ class OVAVSSSetCriterion(nn.Module):
         return {"loss_objectness": loss}
 
     def loss_labels(self, outputs, targets, indices, num_masks) -> Dict[str, torch.Tensor]:
-        """(K+1)-way CE of the embedding classifier: matched -> object class, the rest -> K."""
+        """(K+1)-way CE of the embedding classifier: matched -> object class, the rest -> K;
+        queries matched to unnamed objects are ignored."""
         logits = outputs["pred_logits"].float()  # (B, Q, K+1)
         if logits.shape[-1] != self.num_classes + 1:
             raise ValueError(
@@ -142,7 +147,12 @@ class OVAVSSSetCriterion(nn.Module):
         matched = [t["labels"][j] for t, (_, j) in zip(targets, indices)]
         if matched:
             target[batch_idx, query_idx] = torch.cat(matched)
-        loss = F.cross_entropy(logits.transpose(1, 2), target, self.class_weight.to(logits))
+        loss = F.cross_entropy(
+            logits.transpose(1, 2),
+            target,
+            self.class_weight.to(logits),
+            ignore_index=UNNAMED_LABEL,
+        )
         return {"loss_class": loss}
 
     def loss_masks(self, outputs, targets, indices, num_masks) -> Dict[str, torch.Tensor]:
@@ -212,9 +222,10 @@ class OVAVSSSetCriterion(nn.Module):
         Args:
             outputs: ``pred_objectness (B, Q, 2)``, ``pred_logits (B, Q, K+1)``,
                 ``pred_masks (B, Q, T, h, w)``, optional ``aux_outputs`` (list of such dicts).
-            targets: B dicts: ``labels (N,)`` int64 in [0, K) and ``masks (N, T, H, W)`` (padded to
-                the image batch size) on the outputs' device, ``annotated (T,)`` bool on the host,
-                optionally ``frames (Ta,)`` its indices on the device (``prepare_targets``).
+            targets: B dicts: ``labels (N,)`` int64 in [0, K) or ``UNNAMED_LABEL`` and
+                ``masks (N, T, H, W)`` (padded to the image batch size) on the outputs' device,
+                ``annotated (T,)`` bool on the host, optionally ``frames (Ta,)`` its indices on
+                the device (``prepare_targets``).
         Returns:
             unweighted losses; aux losses carry the suffix ``_<i>``.
         """

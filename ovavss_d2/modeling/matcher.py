@@ -13,7 +13,7 @@ where ``p_obj`` is the softmax probability of the class-agnostic "sounding objec
 objectness head, ``p_cls`` the softmax probability of the embedding classifier for the object's
 class, and the mask costs are averaged over P points sampled uniformly (shared by predictions and
 targets) on every *annotated* frame of the clip; unannotated frames (AVSBench v1s training frames
-1..4) contribute nothing.
+1..4) contribute nothing. An unnamed object (label -1, unnamed foreground) has no class cost.
 """
 
 from typing import Dict, List, Optional, Tuple
@@ -115,8 +115,9 @@ class HungarianMatcher(nn.Module):
         Args:
             outputs: ``pred_objectness (Q, 2)`` (index 0 = object), ``pred_logits (Q, K+1)``,
                 ``pred_masks (Q, T, h, w)``.
-            target: ``labels (N,)`` int64 in [0, K), ``masks (N, T, H, W)``, ``annotated (T,)``
-                bool on the host, optionally ``frames (Ta,)`` (:func:`annotated_frames`).
+            target: ``labels (N,)`` int64 in [0, K) or -1 (unnamed: no class cost),
+                ``masks (N, T, H, W)``, ``annotated (T,)`` bool on the host, optionally
+                ``frames (Ta,)`` (:func:`annotated_frames`).
             point_coords: ``(P, 2)`` normalised [0, 1] (x, y) coordinates; uniform random if None.
         Returns:
             ``(Q, N)`` float32 cost matrix.
@@ -132,7 +133,8 @@ class HungarianMatcher(nn.Module):
             cost = cost - self.cost_objectness * prob_obj[:, None]
         if self.cost_class:
             prob_cls = outputs["pred_logits"].float().softmax(-1)  # (Q, K+1)
-            cost = cost - self.cost_class * prob_cls[:, labels]
+            named = (labels >= 0).to(prob_cls)  # (N,) 0 for unnamed objects
+            cost = cost - self.cost_class * prob_cls[:, labels.clamp(min=0)] * named
         if self.cost_mask or self.cost_dice:
             frames = annotated_frames(target, pred_masks.device)
             if frames.numel() > 0:

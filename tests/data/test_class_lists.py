@@ -100,7 +100,9 @@ CLASSES4 = ClassList(
 
 def test_split_gives_sorted_label_indices(tmp_path):
     split = load_split(_split(tmp_path, {"base": ["eel", "dog"], "novel": ["cat"]}), CLASSES4)
-    assert split == {"base": [1, 4], "novel": [2]}
+    assert split == {"base": [1, 4], "novel": [2], "pool": []}
+    pool = {"base": ["eel", "dog", "cow"], "novel": ["cat"], "pool": ["cow", "eel"]}
+    assert load_split(_split(tmp_path, pool), CLASSES4)["pool"] == [3, 4]
 
 
 @pytest.mark.parametrize(
@@ -112,6 +114,12 @@ def test_split_gives_sorted_label_indices(tmp_path):
         ({"base": ["dog", "owl"], "novel": []}, r": base classes not in four\.txt: \['owl'\]"),
         ({"base": ["dog"], "novel": ["background"]}, r": novel classes not in four\.txt"),
         ({"base": ["dog", "cat"], "novel": ["cat"]}, r": classes both base and novel: \['cat'\]"),
+        ({"base": ["dog"], "novel": [], "pool": "cow"}, r": missing list 'pool'"),
+        ({"base": ["dog"], "novel": [], "pool": ["owl"]}, r": pool classes not in four\.txt"),
+        (
+            {"base": ["dog"], "novel": ["cat"], "pool": ["cat", "dog"]},
+            r": pool classes must also be base: \['cat'\]",
+        ),
     ],
 )
 def test_split_errors_name_the_file(tmp_path, data, message):

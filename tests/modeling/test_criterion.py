@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ovavss_d2.modeling.criterion import OVAVSSSetCriterion, dice_loss
+from ovavss_d2.modeling.criterion import UNNAMED_LABEL, OVAVSSSetCriterion, dice_loss
 from ovavss_d2.modeling.matcher import HungarianMatcher
 from ovavss_d2.utils.host_syncs import HostSyncCounter
 
@@ -334,3 +334,104 @@ def test_one_download_per_decoder_layer(device):
         losses = criterion(outputs, targets)
         assert len(losses) == 12
     assert dict(counter.counts) == {"Tensor.cpu": 3}, "\n".join(map(str, counter.sites))
+
+
+# -- issue 17: unnamed foreground (label UNNAMED_LABEL): objectness and masks, no class loss
+
+
+def _three_ways(seed=11, queries=5):
+    """Losses and matches of one clip whose second object is named (label 2), unnamed or removed,
+    with a matcher without class cost, so that named and unnamed objects take the same query.
+    Masks differ per object; every frame is annotated."""
+    g = torch.Generator().manual_seed(seed)
+    masks = torch.rand(2, 2, 8, 8, generator=g) > 0.5
+    matcher = HungarianMatcher(cost_class=0.0, num_points=30)
+    weights = {"loss_objectness": 2.0, "loss_class": 2.0, "loss_mask": 5.0, "loss_dice": 5.0}
+    criterion = OVAVSSSetCriterion(
+        num_classes=K, matcher=matcher, weight_dict=weights, eos_coef=0.1, num_points=30
+    )
+    results = {}
+    for case, labels in (("named", [0, 2]), ("unnamed", [0, UNNAMED_LABEL]), ("removed", [0])):
+        out = _outputs(queries=queries, seed=seed)
+        target = {
+            "labels": torch.tensor(labels, dtype=torch.int64),
+            "masks": masks[: len(labels)],
+            "annotated": torch.ones(2, dtype=torch.bool),
+        }
+        torch.manual_seed(0)
+        indices = matcher(out, [target])
+        torch.manual_seed(0)
+        losses = criterion(out, [target])
+        sum(losses.values()).backward()
+        results[case] = (out, losses, indices[0])
+    return results
+
+
+def test_unnamed_object_has_no_class_term_but_objectness_and_mask_terms():
+    results = _three_ways()
+    named_out, named, (rows, cols) = results["named"]
+    out, unnamed, (u_rows, u_cols) = results["unnamed"]
+    assert torch.equal(rows, u_rows) and torch.equal(cols, u_cols)
+    query = rows[cols == 1].item()  # the query matched to the second object
+    # Objectness and masks: exactly as if the object were named.
+    for key in ("loss_objectness", "loss_mask", "loss_dice"):
+        assert torch.equal(unnamed[key], named[key]), key
+    for key in ("pred_objectness", "pred_masks"):
+        assert torch.equal(out[key].grad, named_out[key].grad), key
+    assert out["pred_masks"].grad[0, query].abs().sum() > 0
+    # Class loss: the query takes no part (no gradient, not even towards background) ...
+    assert not out["pred_logits"].grad[0, query].any()
+    assert named_out["pred_logits"].grad[0, query].abs().sum() > 0
+    # ... and the others' weighted mean is the loss: the first object's class, background else.
+    logits = out["pred_logits"][0].detach()
+    target = torch.full((logits.shape[0],), K)
+    target[rows[cols == 0]] = 0
+    keep = torch.arange(logits.shape[0]) != query
+    weight = torch.tensor([1.0] * K + [0.1])
+    expected = F.cross_entropy(logits[keep], target[keep], weight)
+    torch.testing.assert_close(unnamed["loss_class"], expected, rtol=1e-6, atol=0)
+    assert unnamed["loss_class"] != named["loss_class"]
+
+
+def test_unnamed_object_still_counts_unlike_a_removed_one():
+    """Removing the object would make its query "no object" and drop its masks."""
+    results = _three_ways()
+    _, unnamed, _ = results["unnamed"]
+    removed_out, removed, (rows, _) = results["removed"]
+    assert unnamed["loss_objectness"] != removed["loss_objectness"]
+    assert unnamed["loss_mask"] != removed["loss_mask"]
+    out, _, (u_rows, u_cols) = results["unnamed"]
+    query = u_rows[u_cols == 1].item()
+    assert query not in rows.tolist()  # removed: the query is unmatched, background in the class
+    assert removed_out["pred_logits"].grad[0, query].abs().sum() > 0  # loss; unnamed: no term
+    assert not out["pred_logits"].grad[0, query].any()
+
+
+def test_clip_of_unnamed_objects_only_trains():
+    out = _outputs(batch=2, queries=4)
+    targets = [_target([UNNAMED_LABEL, UNNAMED_LABEL]), _target([UNNAMED_LABEL])]
+    targets[0]["masks"][1, :, :4] = False  # two different masks
+    losses = _criterion()(out, targets)
+    assert all(torch.isfinite(v) for v in losses.values()), losses
+    assert losses["loss_class"] > 0  # the unmatched queries still learn background
+    sum(losses.values()).backward()
+    for key in ("pred_objectness", "pred_logits", "pred_masks"):
+        assert torch.isfinite(out[key].grad).all()
+    assert out["pred_masks"].grad.abs().sum() > 0 and out["pred_objectness"].grad.abs().sum() > 0
+
+
+def test_named_labels_give_the_class_loss_of_before_bit_for_bit(device):
+    """Without unnamed objects the class loss is the plain weighted cross-entropy of before the
+    unnamed label (no ignore_index), to the bit."""
+    outputs, targets = _golden_inputs(device)
+    criterion = _golden_criterion().to(device)
+    main = {k: v for k, v in outputs.items() if k != "aux_outputs"}
+    torch.manual_seed(3)
+    indices = criterion.matcher(main, targets)
+    loss = criterion.loss_labels(main, targets, indices, 1.0)["loss_class"]
+    logits = main["pred_logits"].float()
+    target = torch.full(logits.shape[:2], 4, dtype=torch.int64, device=device)
+    for b, ((rows, cols), t) in enumerate(zip(indices, targets)):
+        target[b, rows] = t["labels"][cols]
+    before = F.cross_entropy(logits.transpose(1, 2), target, criterion.class_weight.to(logits))
+    assert torch.equal(loss, before)

@@ -229,3 +229,26 @@ def test_matcher_needs_a_nonzero_cost():
             HungarianMatcher(**costs)
     HungarianMatcher(cost_objectness=0, cost_class=0, cost_mask=0, cost_dice=1)
     HungarianMatcher(cost_objectness=0, cost_class=0, cost_mask=1, cost_dice=0)
+
+
+# -- issue 17: unnamed foreground (label -1) has no class cost
+
+
+def test_unnamed_object_has_no_class_cost(device):
+    outputs, target = _clip(num_objects=3, seed=6)
+    unnamed = dict(target, labels=target["labels"].clone())
+    unnamed["labels"][1] = -1
+    cost = HungarianMatcher().cost_matrix(
+        *_to(device, outputs, unnamed), point_coords=_pixel_centres(4, 4).to(device)
+    )
+    expected = _hand_cost(outputs, target, 2.0, 2.0, 5.0, 5.0)  # named columns as before
+    expected[:, 1] = _hand_cost(outputs, target, 2.0, 0.0, 5.0, 5.0)[:, 1]  # objectness, masks
+    torch.testing.assert_close(cost.cpu(), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_named_labels_give_the_class_cost_of_before_bit_for_bit(device):
+    outputs, target = _to(device, *_clip(num_objects=3, seed=7))
+    matcher = HungarianMatcher(cost_objectness=0.0, cost_class=2.0, cost_mask=0.0, cost_dice=0.0)
+    cost = matcher.cost_matrix(outputs, target)
+    prob = outputs["pred_logits"].float().softmax(-1)
+    assert torch.equal(cost, torch.zeros_like(cost) - 2.0 * prob[:, target["labels"]])

@@ -226,13 +226,14 @@ def avsbench_metadata(
             novel_ids=[],
             base_classes=["sounding"],
             novel_classes=[],
+            pool_ids=[],
             evaluator_type="avs_binary",
         )
         return meta
     if split_file:
         split = load_split(split_file, classes)
     else:  # no split: every class is base
-        split = {"base": list(range(1, len(classes))), "novel": []}
+        split = {"base": list(range(1, len(classes))), "novel": [], "pool": []}
     meta.update(
         stuff_classes=list(classes.names),
         stuff_colors=classes.colors,
@@ -241,6 +242,7 @@ def avsbench_metadata(
         novel_ids=split["novel"],
         base_classes=[classes.names[i] for i in split["base"]],
         novel_classes=[classes.names[i] for i in split["novel"]],
+        pool_ids=split["pool"],
         evaluator_type="avss",
     )
     return meta

@@ -185,7 +185,9 @@ class OVAVSS(nn.Module):
                 "embedding_classifier": embedding_classifier,
             },
         )
-        train_vocabulary = training_vocabulary(cfg.DATASETS.TRAIN, ov.TRAIN_VOCABULARY)
+        train_vocabulary = training_vocabulary(
+            cfg.DATASETS.TRAIN, ov.TRAIN_VOCABULARY, ov.TRAIN_POOL_NAMES
+        )
 
         criterion = build_criterion(cfg, num_classes=len(train_vocabulary["keys"]))
         ov_test = ov.TEST

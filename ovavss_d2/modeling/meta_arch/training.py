@@ -10,7 +10,8 @@ from typing import Dict, List, Sequence, Tuple
 import torch
 from detectron2.config import CfgNode
 
-from ..criterion import OVAVSSSetCriterion
+from ...data.vocabulary import OUTSIDE_VOCABULARY, UNNAMED
+from ..criterion import UNNAMED_LABEL, OVAVSSSetCriterion
 from ..matcher import HungarianMatcher
 
 __all__ = ["build_criterion", "prepare_targets", "weighted_losses"]
@@ -76,11 +77,13 @@ def prepare_targets(
         batched_inputs: mapper dicts with ``instances`` (``gt_classes (N,)`` 0-based dataset ids,
             ``gt_masks (N, T, H, W)``, host tensors) and optionally ``annotated`` bool ``(T,)``.
         dataset_to_train: ``(num dataset classes,)`` host tensor, training index of each dataset
-            class, -1 for classes outside the training vocabulary ``train_keys``.
+            class, -1 for classes outside the training vocabulary ``train_keys``, -2 for unnamed
+            foreground classes (``data.vocabulary.UNNAMED``).
         padded_size: ``(Hp, Wp)``.
     Returns:
-        per clip ``labels (N,)``, ``masks (N, T, Hp, Wp)`` and ``frames (Ta,)`` (indices of the
-        annotated frames) on ``device``, and ``annotated`` bool ``(T,)`` on the host.
+        per clip ``labels (N,)`` (training indices; ``UNNAMED_LABEL`` -1 for unnamed objects),
+        ``masks (N, T, Hp, Wp)`` and ``frames (Ta,)`` (indices of the annotated frames) on
+        ``device``, and ``annotated`` bool ``(T,)`` on the host.
     """
     pad_h, pad_w = padded_size
     labels, annotated = [], []
@@ -92,13 +95,14 @@ def prepare_targets(
                 f"list of DATASETS.TRAIN ({dataset_to_train.numel()} classes)"
             )
         labels.append(dataset_to_train[classes])
-        if (labels[-1] < 0).any():
-            outside = sorted(set(classes[labels[-1] < 0].tolist()))
+        if (labels[-1] == OUTSIDE_VOCABULARY).any():
+            outside = sorted(set(classes[labels[-1] == OUTSIDE_VOCABULARY].tolist()))
             raise ValueError(
                 f"clip {x.get('clip_id', '?')}: dataset classes {outside} (0-based) are not in "
                 f"the training vocabulary {train_keys}; train on base classes only or set "
                 "MODEL.OVAVSS.TRAIN_VOCABULARY all"
             )
+        labels[-1] = labels[-1].masked_fill(labels[-1] == UNNAMED, UNNAMED_LABEL)
         masks = x["instances"].gt_masks
         if masks.dim() != 4 or masks.shape[1] != num_frames:
             raise ValueError(

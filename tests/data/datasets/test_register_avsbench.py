@@ -61,7 +61,7 @@ def test_wide_train_metadata_and_training_vocabulary():
     count as base, so TRAIN_VOCABULARY "base" trains on the 13 base names and the pool's."""
     import ovavss_d2
     from ovavss_d2.data.class_lists import load_class_list
-    from ovavss_d2.data.vocabulary import training_vocabulary
+    from ovavss_d2.data.vocabulary import UNNAMED, training_vocabulary
 
     ovavss_d2.setup()
     narrow = load_class_list("avss_synth.txt")
@@ -73,3 +73,8 @@ def test_wide_train_metadata_and_training_vocabulary():
     assert len(vocab["keys"]) == len(meta.stuff_classes) - 1 - len(meta.novel_classes)
     assert vocab["keys"][:13] == list(MetadataCatalog.get("avss_synth_train").base_classes)
     assert (vocab["dataset_to_train"] >= 0).sum() == len(vocab["keys"])
+    # The pool's classes are listed (metadata pool_ids): the 13-names classifier leaves them out.
+    assert [meta.stuff_classes[i] for i in meta.pool_ids] == list(meta.stuff_classes[len(narrow) :])
+    named = training_vocabulary(["avss_synth_wide_train"], "base", pool_names=False)
+    assert named["keys"] == list(MetadataCatalog.get("avss_synth_train").base_classes)
+    assert (named["dataset_to_train"] == UNNAMED).sum() == len(meta.pool_ids) == 221

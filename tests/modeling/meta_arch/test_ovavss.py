@@ -11,7 +11,13 @@ from ovavss_model_helpers import BASE_IDS, CLASSES, make_clip, register_meta_onl
 from torch import nn
 
 from ovavss_d2.checkpoint import OVAVSSCheckpointer
-from ovavss_d2.data.vocabulary import Vocabulary, dataset_vocabulary, training_vocabulary
+from ovavss_d2.data.vocabulary import (
+    OUTSIDE_VOCABULARY,
+    UNNAMED,
+    Vocabulary,
+    dataset_vocabulary,
+    training_vocabulary,
+)
 from ovavss_d2.modeling.class_sources import SourceWeights
 
 
@@ -494,6 +500,25 @@ def test_training_vocabulary_maps_dataset_ids():
     everything = training_vocabulary([name], "all")
     assert everything["keys"] == CLASSES[1:]
     assert torch.equal(everything["dataset_to_train"], torch.arange(5))
+
+
+def test_training_vocabulary_leaves_pool_classes_unnamed():
+    """Pool classes (metadata ``pool_ids``) keep their names by default; with ``pool_names``
+    False they leave the vocabulary and map to UNNAMED, while novel classes stay outside."""
+    name = register_meta_only("_vocab_test_pool")
+    MetadataCatalog.get(name).set(pool_ids=[4])  # lion, 0-based class 3
+    named, plain = training_vocabulary([name]), training_vocabulary(
+        [register_meta_only("_vocab_np")]
+    )
+    assert named["keys"] == plain["keys"] == ["dog", "violin", "lion"]
+    assert torch.equal(named["dataset_to_train"], plain["dataset_to_train"])
+    vocab = training_vocabulary([name], pool_names=False)
+    assert vocab["keys"] == ["dog", "violin"] and vocab["prompts"] == [("dog",), ("violin",)]
+    assert vocab["dataset_to_train"].tolist() == [0, 1, OUTSIDE_VOCABULARY, UNNAMED, -1]
+    everything = training_vocabulary([name], "all", pool_names=False)
+    assert everything["keys"] == ["dog", "violin", "cello", "tiger"]
+    assert everything["dataset_to_train"].tolist() == [0, 1, 2, UNNAMED, 3]
+    assert UNNAMED not in (-1, *range(5))  # neither "outside" nor a training index
 
 
 def test_training_vocabulary_errors_and_empty():

@@ -3,10 +3,13 @@ blocking; the host-device synchronisations of one training step of the tiny mode
 
 import pytest
 import torch
+from detectron2.data import MetadataCatalog
 from detectron2.modeling import build_model
 from detectron2.structures import Instances
 from ovavss_model_helpers import make_clip, tiny_cfg
 
+from ovavss_d2.data.vocabulary import UNNAMED
+from ovavss_d2.modeling.criterion import UNNAMED_LABEL
 from ovavss_d2.modeling.meta_arch.training import prepare_targets
 from ovavss_d2.utils.host_syncs import HostSyncCounter
 
@@ -22,9 +25,9 @@ def _clip(classes, size, annotated=(True, True, True), clip_id="c"):
     return {"clip_id": clip_id, "instances": inst, "annotated": torch.tensor(annotated)}
 
 
-def _prepare(clips, device, padded=(8, 12)):
+def _prepare(clips, device, padded=(8, 12), dataset_to_train=DATASET_TO_TRAIN):
     return prepare_targets(
-        clips, DATASET_TO_TRAIN, ["a", "b", "c"], padded, 3, torch.device(device)
+        clips, dataset_to_train, ["a", "b", "c"], padded, 3, torch.device(device)
     )
 
 
@@ -81,6 +84,23 @@ def test_targets_made_without_a_sync(device):
     assert dict(counter.counts) == {}, counter.sites
 
 
+# Dataset class 1 is unnamed foreground (a pool class with TRAIN_POOL_NAMES False).
+WITH_UNNAMED = torch.tensor([0, UNNAMED, -1, 1, -1])
+
+
+def test_unnamed_classes_become_label_minus_one_without_a_sync(device):
+    clips = [_clip([1, 3, 0], (8, 10)), _clip([1], (6, 12))]
+    counter = HostSyncCounter(torch.device(device))
+    counter.mark_host([clips, WITH_UNNAMED])
+    with counter:
+        targets = _prepare(clips, device, dataset_to_train=WITH_UNNAMED)
+    assert dict(counter.counts) == {}, counter.sites
+    assert [t["labels"].tolist() for t in targets] == [[UNNAMED_LABEL, 1, 0], [UNNAMED_LABEL]]
+    assert UNNAMED_LABEL == -1 and WITH_UNNAMED[1] != UNNAMED_LABEL  # the map's own value
+    with pytest.raises(ValueError, match=r"dataset classes \[2\] \(0-based\) are not in"):
+        _prepare([_clip([1, 2], (8, 8))], "cpu", dataset_to_train=WITH_UNNAMED)
+
+
 @pytest.mark.parametrize("batch", [1, 3])
 def test_training_step_syncs(repo_root, device, batch):
     """Syncs of one training step (forward, losses, backward) of the tiny model, B clips of T=3,
@@ -119,3 +139,28 @@ def test_training_step_syncs(repo_root, device, batch):
     sites = "\n".join(map(str, counter.sites))
     assert counter.counts["Tensor.cpu"] == layers, sites
     assert counter.total <= layers + deformable, sites
+
+
+def test_training_step_with_unnamed_pool_objects(repo_root, device):
+    """TRAIN_POOL_NAMES False: the pool class (lion) leaves the classifier's vocabulary and its
+    objects train objectness and masks only; a clip of unnamed objects alone gives finite losses,
+    with the syncs of a step without them."""
+    cfg = tiny_cfg(repo_root, **{"MODEL.DEVICE": device})
+    cfg.MODEL.OVAVSS.TRAIN_POOL_NAMES = False
+    MetadataCatalog.get(cfg.DATASETS.TRAIN[0]).set(pool_ids=[4])  # lion, 0-based class 3
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    model.train()
+    assert model.train_keys == ["dog", "violin"] and model.criterion.num_classes == 2
+    assert model.dataset_to_train.tolist() == [0, 1, -1, UNNAMED, -1]
+    clips = [make_clip(3, classes=(3,), seed=1), make_clip(3, classes=(0, 3), seed=2)]
+    model.text_classifier.get(model.train_prompts)
+    for batch in ([clips[0]], clips):
+        counter = HostSyncCounter(torch.device(device))
+        counter.mark_host([batch, model.dataset_to_train])
+        with counter:
+            losses = model(batch)
+            sum(losses.values()).backward()
+        assert all(torch.isfinite(v) for v in losses.values()), losses
+        assert counter.counts["Tensor.cpu"] == cfg.MODEL.TRANSFORMER_DECODER.DEC_LAYERS + 1
+        model.zero_grad()
