@@ -49,6 +49,7 @@ from ..class_sources import (
     foreground_probability,
     objectness_from_logits,
 )
+from ..class_sources.av_agreement import AVAgreement
 from ..criterion import OVAVSSSetCriterion
 from ..pixel_decoder import build_pixel_decoder
 from ..text_encoder import TextClassifierCache, build_text_classifier_cache, build_text_encoder
@@ -89,6 +90,7 @@ class OVAVSS(nn.Module):
         objectness_exponent: float = 0.5,
         background_exponent: float = 0.5,
         frame_objectness_exponent: float = 1.0,
+        av_agreement: Optional[AVAgreement] = None,
         semantic_from: str = "masks",
         top_k: int = 10,
         score_threshold: float = 0.3,
@@ -122,6 +124,8 @@ class OVAVSS(nn.Module):
                 background (the learned classifier) in it.
             frame_objectness_exponent: exponent of the per-frame sounding probability in the
                 scores of each frame (decoders with ``pred_frame_objectness``; 0: ignore it).
+            av_agreement: a training-free per-frame sounding prior multiplied into the scores of
+                each frame (:class:`AVAgreement`), or None.
             semantic_from: "masks" (Mask2Former semantic inference: class probabilities times mask
                 probabilities summed over queries) or "instances" (the reference: paint the kept
                 top-k instances, higher scores winning overlaps).
@@ -158,6 +162,7 @@ class OVAVSS(nn.Module):
         self.objectness_exponent = objectness_exponent
         self.background_exponent = background_exponent
         self.frame_objectness_exponent = frame_objectness_exponent
+        self.av_agreement = av_agreement
         self.semantic_from = semantic_from
         self.top_k = top_k
         self.score_threshold = score_threshold
@@ -194,6 +199,22 @@ class OVAVSS(nn.Module):
         train_vocabulary = training_vocabulary(cfg.DATASETS.TRAIN, ov.TRAIN_VOCABULARY)
 
         criterion = build_criterion(cfg, num_classes=len(train_vocabulary["keys"]))
+        av_agreement = None
+        agree = ov.TEST.AV_AGREEMENT
+        if agree.ENABLED:
+            missing = {"image_tags", "audio_tags"} - set(class_sources)
+            if missing:
+                raise ValueError(
+                    "MODEL.OVAVSS.TEST.AV_AGREEMENT.ENABLED needs the class sources "
+                    f"{sorted(missing)} in MODEL.CLASS_SOURCES.NAMES"
+                )
+            av_agreement = AVAgreement(
+                class_sources["image_tags"],
+                class_sources["audio_tags"],
+                scale=agree.SCALE,
+                center=agree.CENTER,
+                exponent=agree.EXPONENT,
+            )
         ov_test = ov.TEST
         test_vocabulary = list(ov_test.VOCABULARY)
         if test_vocabulary or cfg.DATASETS.TEST:
@@ -219,6 +240,7 @@ class OVAVSS(nn.Module):
             "objectness_exponent": ov_test.OBJECTNESS_EXPONENT,
             "background_exponent": ov_test.BACKGROUND_EXPONENT,
             "frame_objectness_exponent": ov_test.FRAME_OBJECTNESS_EXPONENT,
+            "av_agreement": av_agreement,
             "semantic_from": ov_test.SEMANTIC_FROM,
             "top_k": ov_test.TOP_K,
             "score_threshold": ov_test.SCORE_THRESHOLD,
@@ -356,7 +378,8 @@ class OVAVSS(nn.Module):
 
         Returns:
             per clip a dict: ``p_fg (Q,)`` foreground probability, with a per-frame sounding head
-            ``p_frame (Q, T)`` the probability that the query sounds in each frame, ``evidence``
+            ``p_frame (Q, T)`` the probability that the query sounds in each frame, with
+            ``av_agreement`` its prior ``p_agree (Q, T)``, ``evidence``
             (source name -> ``ClassEvidence``), ``is_base`` bool ``(K,)``,
             ``mask_logits (Q, T, h, w)``,
             ``padded_size`` ``(Hp, Wp)`` of the batch, ``image_size`` ``(H, W)`` the resized frame
@@ -394,25 +417,34 @@ class OVAVSS(nn.Module):
             }
             if "pred_frame_objectness" in outputs:
                 record["p_frame"] = outputs["pred_frame_objectness"][b].float().sigmoid()  # (Q, T)
+            if self.av_agreement is not None:
+                record["p_agree"] = self.av_agreement(clip).to(self.device)  # (Q, T)
             records.append(record)
         return records
 
     def query_scores(self, record: Dict) -> torch.Tensor:
         """``(Q, K)`` (or per frame ``(Q, T, K)``) class scores ``p_fg * p_cls`` of a
         :meth:`class_evidence` record under the model's ``source_weights``; per frame
-        ``p_fg * p_cls * p_frame ** frame_objectness_exponent`` when the record has ``p_frame``."""
+        ``p_fg * p_cls * p_frame ** frame_objectness_exponent * p_agree`` when the record has
+        ``p_frame`` and / or ``p_agree`` (each factor 1 where absent)."""
         _, p_cls = combine_evidence(
             record["evidence"], self.source_weights, record["is_base"], self.base_bias
         )
         p_fg = record["p_fg"].to(p_cls.device)
         scores = p_fg.view(-1, *([1] * (p_cls.dim() - 1))) * p_cls
+        factors = []  # (Q, T) each
         p_frame = record.get("p_frame")
-        if p_frame is None or not self.frame_objectness_exponent:
+        if p_frame is not None and self.frame_objectness_exponent:
+            factors.append(p_frame ** self.frame_objectness_exponent)
+        if record.get("p_agree") is not None:
+            factors.append(record["p_agree"])
+        if not factors:
             return scores
         if scores.dim() == 2:
             scores = scores[:, None]  # (Q, 1, K): one class distribution for every frame
-        p_frame = p_frame.to(scores) ** self.frame_objectness_exponent
-        return scores * p_frame[..., None]  # (Q, T, K)
+        for factor in factors:
+            scores = scores * factor.to(scores)[..., None]
+        return scores  # (Q, T, K)
 
     def postprocess(self, record: Dict, scores: Optional[torch.Tensor] = None) -> List[Dict]:
         """Per-frame ``sem_seg`` and ``instances`` of one :meth:`class_evidence` record (with

@@ -548,6 +548,21 @@ def test_frame_objectness_exponent_zero_gives_clip_scores(fixed_model):
     torch.testing.assert_close(per_frame, clip_scores[:, None] * record["p_frame"][..., None])
 
 
+def test_agreement_prior_multiplies_the_scores_of_each_frame(fixed_model):
+    """A record's ``p_agree (Q, T)`` (MODEL.OVAVSS.TEST.AV_AGREEMENT) scales the scores of each
+    frame, with or without the per-frame head's ``p_frame``."""
+    images = torch.zeros(2, 3, H, W, dtype=torch.uint8)
+    inputs = [{"images": images, "audio": torch.zeros(2, 1, 96, 64), "height": H, "width": W}]
+    (record,) = fixed_model.class_evidence(inputs)
+    clip_scores = fixed_model.query_scores(record)  # (Q, K)
+    p_agree = torch.tensor([[0.2, 0.9], [1.0, 0.5]])
+    p_frame = torch.tensor([[0.5, 1.0], [1.0, 1.0]])
+    scores = fixed_model.query_scores({**record, "p_agree": p_agree})
+    torch.testing.assert_close(scores, clip_scores[:, None] * p_agree[..., None])
+    scores = fixed_model.query_scores({**record, "p_agree": p_agree, "p_frame": p_frame})
+    torch.testing.assert_close(scores, clip_scores[:, None] * (p_agree * p_frame)[..., None])
+
+
 def test_per_frame_sounding_learned_from_late_labels(repo_root):
     """A tiny model with the per-frame head, trained 40 steps on one clip whose object is visible
     in all 4 frames but labelled (sounding) only in frames 2-3, with other audio there: every
