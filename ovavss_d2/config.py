@@ -517,10 +517,10 @@ def _add_inference_config(cfg: CN) -> None:
     cfg.MODEL.OVAVSS.TEST.FRAME_OBJECTNESS_EXPONENT = 1.0
     # Training-free audio-visual agreement as a per-frame sounding prior (issue 17, part 4;
     # modeling/class_sources/av_agreement.py): a query's scores in frame t are multiplied by
-    # sigmoid(SCALE * (cos(u_q, a_t) - CENTER)) ** EXPONENT, u_q its ImageNet tags and a_t second t's
-    # sound tags in the text space (needs "image_tags" and "audio_tags" in MODEL.CLASS_SOURCES.NAMES;
-    # works with and without PER_FRAME_OBJECTNESS). SCALE and CENTER are starting values, not
-    # measured: choose them on a validation split.
+    # sigmoid(SCALE * (cos(u_q, a_t) - CENTER)) ** EXPONENT, u_q its ImageNet tags and a_t second
+    # t's sound tags in the text space (needs "image_tags" and "audio_tags" in
+    # MODEL.CLASS_SOURCES.NAMES; works with and without PER_FRAME_OBJECTNESS). SCALE and CENTER
+    # are starting values, not measured: choose them on a validation split.
     cfg.MODEL.OVAVSS.TEST.AV_AGREEMENT = CN()
     cfg.MODEL.OVAVSS.TEST.AV_AGREEMENT.ENABLED = False
     cfg.MODEL.OVAVSS.TEST.AV_AGREEMENT.SCALE = 10.0

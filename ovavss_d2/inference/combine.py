@@ -68,7 +68,9 @@ class FrameCombiner:
                     pending.votes[track_id] += mask
                 else:
                     pending.votes[track_id] = mask.to(torch.int16)
-                score = objects.scores if objects.frame_scores is None else objects.frame_scores[:, t]
+                score = (
+                    objects.scores if objects.frame_scores is None else objects.frame_scores[:, t]
+                )
                 pending.scores.setdefault(track_id, []).append(float(score[j]))
 
     def emit(self, before: int) -> Iterator[Dict]:

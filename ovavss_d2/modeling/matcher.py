@@ -211,6 +211,7 @@ class HungarianMatcher(nn.Module):
         return (
             f"HungarianMatcher(cost_objectness={self.cost_objectness}, "
             f"cost_class={self.cost_class}, "
-            f"cost_mask={self.cost_mask}, cost_dice={self.cost_dice}, num_points={self.num_points}, "
+            f"cost_mask={self.cost_mask}, cost_dice={self.cost_dice}, "
+            f"num_points={self.num_points}, "
             f"cost_frame_objectness={self.cost_frame_objectness})"
         )

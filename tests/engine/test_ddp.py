@@ -107,7 +107,10 @@ NO_CLASS_LOSS = {
         ({"MODEL.OVAVSS.OBJECTNESS_WEIGHT": 0.0}, (OBJECTNESS,)),
         ({"MODEL.OVAVSS.PER_FRAME_OBJECTNESS": True}, ()),
         (
-            {"MODEL.OVAVSS.PER_FRAME_OBJECTNESS": True, "MODEL.OVAVSS.FRAME_OBJECTNESS_WEIGHT": 0.0},
+            {
+                "MODEL.OVAVSS.PER_FRAME_OBJECTNESS": True,
+                "MODEL.OVAVSS.FRAME_OBJECTNESS_WEIGHT": 0.0,
+            },
             (FRAME,),
         ),
     ],

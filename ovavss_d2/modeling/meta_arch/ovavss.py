@@ -435,7 +435,7 @@ class OVAVSS(nn.Module):
         factors = []  # (Q, T) each
         p_frame = record.get("p_frame")
         if p_frame is not None and self.frame_objectness_exponent:
-            factors.append(p_frame ** self.frame_objectness_exponent)
+            factors.append(p_frame**self.frame_objectness_exponent)
         if record.get("p_agree") is not None:
             factors.append(record["p_agree"])
         if not factors:

@@ -272,8 +272,8 @@ class AudioMaskedTransformerDecoder(nn.Module):
             dict with ``pred_objectness`` ``(B, Q, 2)`` logits (index 0: sounding object, 1:
             no object), ``pred_embeds`` ``(B, Q, D)``, ``pred_masks`` ``(B, Q, T, H4, W4)`` logits,
             with ``frame_objectness`` ``pred_frame_objectness`` ``(B, Q, T)`` logits (query q is a
-            sounding object in frame t), all of the last layer, and ``aux_outputs``, ``dec_layers`` dicts with the same keys for
-            the earlier predictions (initial first).
+            sounding object in frame t), all of the last layer, and ``aux_outputs``,
+            ``dec_layers`` dicts with the same keys for the earlier predictions (initial first).
         """
         num_levels = len(multi_scale_features)
         if num_levels != self.num_feature_levels:
