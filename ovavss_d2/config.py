@@ -319,6 +319,19 @@ def _add_ovavss_config(cfg: CN) -> None:
     # False: the classifier trains on the other names only and pool objects are unnamed
     # foreground: matched and trained for objectness and masks, with no class cost or class loss.
     cfg.MODEL.OVAVSS.TRAIN_POOL_NAMES = True
+    # Per-frame sounding (docs/DESIGN.md, "Sounding per frame"): a head that decides, for every
+    # query and frame, whether the query is a sounding object in that frame, from the query and
+    # that frame's audio token (``pred_frame_objectness (B, Q, T)`` logits, on every decoder layer).
+    # Trained with BCE: a matched query sounds in the annotated frames where its object's mask is
+    # non-empty, every other (query, annotated frame) is silent; at inference a query's class
+    # scores in frame t are multiplied by that probability (MODEL.OVAVSS.TEST.
+    # FRAME_OBJECTNESS_EXPONENT). False: clip-level scores only (the shipped model).
+    cfg.MODEL.OVAVSS.PER_FRAME_OBJECTNESS = False
+    # Weight of loss_frame_objectness (with PER_FRAME_OBJECTNESS; 0 leaves the head untrained and
+    # frozen, engine/ddp.py). Unmatched queries' frames weigh NO_OBJECT_WEIGHT in it.
+    cfg.MODEL.OVAVSS.FRAME_OBJECTNESS_WEIGHT = 2.0
+    # Weight of the per-frame sounding BCE in the Hungarian matching cost (0: not in the cost).
+    cfg.MODEL.OVAVSS.FRAME_OBJECTNESS_COST = 0.0
 
 
 def _add_checkpoint_config(cfg: CN) -> None:
@@ -523,9 +536,25 @@ def _add_inference_config(cfg: CN) -> None:
     # Exponent of the non-background probability of each source that models background (the
     # learned classifier; 0: ignore it).
     cfg.MODEL.OVAVSS.TEST.BACKGROUND_EXPONENT = 0.5
+    # Exponent of the per-frame sounding probability in a query's scores of each frame (models
+    # with MODEL.OVAVSS.PER_FRAME_OBJECTNESS; 0: clip-level scores, the head ignored).
+    cfg.MODEL.OVAVSS.TEST.FRAME_OBJECTNESS_EXPONENT = 1.0
+    # Training-free audio-visual agreement as a per-frame sounding prior (issue 17, part 4;
+    # modeling/class_sources/av_agreement.py): a query's scores in frame t are multiplied by
+    # sigmoid(SCALE * (cos(u_q, a_t) - CENTER)) ** EXPONENT, u_q its ImageNet tags and a_t second
+    # t's sound tags in the text space (needs "image_tags" and "audio_tags" in
+    # MODEL.CLASS_SOURCES.NAMES; works with and without PER_FRAME_OBJECTNESS). SCALE and CENTER
+    # are starting values, not measured: choose them on a validation split.
+    cfg.MODEL.OVAVSS.TEST.AV_AGREEMENT = CN()
+    cfg.MODEL.OVAVSS.TEST.AV_AGREEMENT.ENABLED = False
+    cfg.MODEL.OVAVSS.TEST.AV_AGREEMENT.SCALE = 10.0
+    cfg.MODEL.OVAVSS.TEST.AV_AGREEMENT.CENTER = 0.3
+    cfg.MODEL.OVAVSS.TEST.AV_AGREEMENT.EXPONENT = 1.0
     # Keep the TOP_K highest-scoring (query, class) pairs per clip as instances ...
     cfg.MODEL.OVAVSS.TEST.TOP_K = 10
-    # ... and drop those scoring under SCORE_THRESHOLD (reference: top 10, threshold 0.3).
+    # ... and drop those scoring under SCORE_THRESHOLD (reference: top 10, threshold 0.3). With
+    # per-frame scores a pair is kept on its best frame's score, and its mask is empty in the frames
+    # where its score is under the threshold (not painted there).
     cfg.MODEL.OVAVSS.TEST.SCORE_THRESHOLD = 0.3
     # Mask probability above which a pixel belongs to an instance's binary mask.
     cfg.MODEL.OVAVSS.TEST.MASK_THRESHOLD = 0.5

@@ -63,10 +63,11 @@ def randomise_classes(model: nn.Module, seed: int) -> None:
     scores_of = model.query_scores
 
     def random_scores(record):
-        scores = scores_of(record)  # (Q, K) = p_fg * p_cls
+        scores = scores_of(record)  # (Q, K) = p_fg * p_cls, or per frame (Q, T, K)
         p_fg = scores.sum(-1, keepdim=True)  # p_cls sums to 1 over the K classes
         labels = torch.randint(scores.shape[-1], (scores.shape[0],), generator=generator)
-        return p_fg * F.one_hot(labels, scores.shape[-1]).to(scores)
+        one_hot = F.one_hot(labels, scores.shape[-1]).to(scores)  # (Q, K)
+        return p_fg * (one_hot if scores.dim() == 2 else one_hot[:, None])
 
     model.query_scores = random_scores
 

@@ -26,6 +26,13 @@ HEAD_LOSS_WEIGHTS = {
     "transformer_decoder.objectness_head": "OBJECTNESS_WEIGHT",
     "transformer_decoder.embed_head": "CLASS_WEIGHT",
 }
+# Heads that exist only when a config key builds them: key -> (module, loss weight).
+OPTIONAL_HEAD_LOSS_WEIGHTS = {
+    "PER_FRAME_OBJECTNESS": (
+        "transformer_decoder.frame_objectness_head",
+        "FRAME_OBJECTNESS_WEIGHT",
+    ),
+}
 # The mask losses: with both at 0 the mask head and the pixel decoder's mask branch are unused.
 MASK_LOSS_WEIGHTS = ("MASK_WEIGHT", "DICE_WEIGHT")
 
@@ -61,8 +68,10 @@ def ddp_plan(cfg: CfgNode) -> DDPPlan:
     if cfg.MODEL.META_ARCHITECTURE != "OVAVSS":
         return DDPPlan()
     ov = cfg.MODEL.OVAVSS
-    zero = [key for key in (*HEAD_LOSS_WEIGHTS.values(), *MASK_LOSS_WEIGHTS) if ov[key] <= 0]
-    frozen = tuple(name for name, key in HEAD_LOSS_WEIGHTS.items() if key in zero)
+    heads = dict(HEAD_LOSS_WEIGHTS)
+    heads.update(dict(head for built, head in OPTIONAL_HEAD_LOSS_WEIGHTS.items() if ov[built]))
+    zero = [key for key in (*heads.values(), *MASK_LOSS_WEIGHTS) if ov[key] <= 0]
+    frozen = tuple(name for name, key in heads.items() if key in zero)
     no_masks = all(key in zero for key in MASK_LOSS_WEIGHTS)
     reason = ", ".join(f"MODEL.OVAVSS.{key} {ov[key]}" for key in zero)
     return DDPPlan(frozen=frozen, find_unused_parameters=no_masks, reason=reason)

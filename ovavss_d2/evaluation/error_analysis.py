@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from detectron2.data import MetadataCatalog
 
 from ..data.labels import read_label_map
-from ..modeling.meta_arch.inference import clip_results, frame_mask_logits
+from ..modeling.meta_arch.inference import clip_level_scores, clip_results, frame_mask_logits
 from ..modeling.meta_arch.postprocessing import select_instances
 from . import avss_evaluation
 from .clip_evaluator import channel_argmax
@@ -347,8 +347,9 @@ class ErrorAnalysis:
     def _add_objects(self, clip, pred, labels, overlap, pixels, conditions) -> None:
         """One :class:`ObjectRecord` per class present in the clip's labels."""
         p = self.postprocess
-        clip_scores = pred.scores.mean(1) if pred.scores.dim() == 3 else pred.scores
-        kept = set(select_instances(clip_scores, p.top_k, p.score_threshold)[0].tolist())
+        kept = set(
+            select_instances(clip_level_scores(pred.scores), p.top_k, p.score_threshold)[0].tolist()
+        )
         named = self._gt_names(pred)
         present = sorted({int(c) for lab in labels.values() for c in np.unique(lab)} - {0})
         for c in (c for c in present if c < self.num_classes):

@@ -5,8 +5,8 @@ Rule (docs/DESIGN.md, "Video inference"): a frame covered by ``c`` windows gets
 - ``sem_seg``: the mean of the ``c`` windows' ``(K+1, H, W)`` maps;
 - one instance per track whose mask is non-empty there: the pixels that at least ``mask_vote`` of
   the ``c`` windows put in the track's mask (a window without the track counts as empty), the
-  track's score there (the mean of its windows' object scores), and the track's class when the
-  frame is emitted (the argmax of its evidence so far).
+  track's score there (the mean of its windows' object scores in that frame), and the track's
+  class when the frame is emitted (the argmax of its evidence so far).
 
 Memory: only frames not yet emitted are held (at most ``T`` of them).
 """
@@ -68,7 +68,10 @@ class FrameCombiner:
                     pending.votes[track_id] += mask
                 else:
                     pending.votes[track_id] = mask.to(torch.int16)
-                pending.scores.setdefault(track_id, []).append(float(objects.scores[j]))
+                score = (
+                    objects.scores if objects.frame_scores is None else objects.frame_scores[:, t]
+                )
+                pending.scores.setdefault(track_id, []).append(float(score[j]))
 
     def emit(self, before: int) -> Iterator[Dict]:
         """Yield the outputs of the frames before ``before`` not yet emitted, in order."""

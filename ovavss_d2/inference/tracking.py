@@ -1,7 +1,8 @@
 """Objects of consecutive windows associated into tracks through their masks.
 
 A window's model output holds, per frame, the kept (query, class) pairs as ``Instances``; pair
-``i`` is the same in every frame of the window, so it has a mask over the whole window.
+``i`` is the same in every frame of the window, so it has a mask over the whole window (empty in
+the frames where a model with per-frame scores says it is silent) and a score per frame.
 :func:`window_objects` merges pairs whose masks coincide (one query named with several classes,
 or duplicate queries) into objects with a class-score vector. :class:`MaskTracker` matches the
 objects of each new window to the live tracks by Hungarian matching on mask IoU
@@ -28,8 +29,10 @@ class WindowObjects:
 
     start: int  # index of the window's first frame
     masks: torch.Tensor  # bool (n, T, H, W)
-    scores: torch.Tensor  # (n,) best kept score of each object
+    scores: torch.Tensor  # (n,) best kept score of each object (at its best frame)
     class_scores: torch.Tensor  # (n, K): best kept score of each class, 0 where not kept
+    # (n, T) each object's score in each frame; None: ``scores`` in every frame
+    frame_scores: Optional[torch.Tensor] = None
 
     def __len__(self) -> int:
         return int(self.masks.shape[0])
@@ -42,7 +45,8 @@ def window_objects(
 
     Args:
         outputs: ``T`` dicts whose ``"instances"`` hold the same ``N`` pairs in every frame
-            (``pred_masks`` ``(N, H, W)``, ``scores`` ``(N,)``, ``pred_classes`` ``(N,)``).
+            (``pred_masks`` ``(N, H, W)``, ``scores`` ``(N,)``, ``pred_classes`` ``(N,)``); a
+            pair's score may differ between frames (per-frame sounding), its best frame counts.
         start: index of the window's first frame in the video.
         num_classes: ``K``.
         dedup_iou: pairs whose masks over the window have at least this IoU merge into one object
@@ -50,7 +54,9 @@ def window_objects(
     """
     first = outputs[0]["instances"]
     masks = torch.stack([o["instances"].pred_masks for o in outputs], 1).cpu()  # (N, T, H, W)
-    scores, classes = first.scores.detach().float().cpu(), first.pred_classes.cpu()
+    # (N, T) and (N,): a pair's score in each frame, and at its best frame
+    frame_scores = torch.stack([o["instances"].scores.detach().float().cpu() for o in outputs], 1)
+    scores, classes = frame_scores.amax(1), first.pred_classes.cpu()
     order = torch.argsort(scores, descending=True)
     flat = masks.flatten(1).float()
     areas = flat.sum(1)
@@ -72,9 +78,13 @@ def window_objects(
         class_scores[head][k] = max(float(class_scores[head][k]), float(scores[i]))
     if not heads:
         empty = masks[:0]
-        return WindowObjects(start, empty, scores[:0], torch.zeros(0, num_classes))
+        return WindowObjects(
+            start, empty, scores[:0], torch.zeros(0, num_classes), frame_scores[:0]
+        )
     keep = torch.tensor(heads)
-    return WindowObjects(start, masks[keep], scores[keep], torch.stack(class_scores))
+    return WindowObjects(
+        start, masks[keep], scores[keep], torch.stack(class_scores), frame_scores[keep]
+    )
 
 
 @dataclass

@@ -14,6 +14,13 @@ Losses (unweighted; the meta-architecture multiplies them by ``weight_dict``):
 - ``loss_mask`` / ``loss_dice``: sigmoid BCE and dice of each matched query's mask on each
   *annotated* frame of its clip, on ``num_points`` points chosen by PointRend importance sampling,
   averaged over the (object, annotated frame) pairs of the batch (all workers).
+- ``loss_frame_objectness`` (models with a per-frame sounding head): sigmoid BCE of
+  ``pred_frame_objectness (B, Q, T)`` on every annotated frame; a matched query sounds in the frames
+  where its object's mask is non-empty (label maps label an object only where it sounds) and is
+  silent elsewhere; unmatched queries are silent in every frame, with weight ``eos_coef``
+  (:func:`frame_objectness_targets`). A visible but silent object is never a ground-truth object,
+  so the query on it is unmatched and learns "silent"; an object silent in some seconds is matched
+  and learns "silent" in those frames only.
 
 With deep supervision every entry of ``outputs["aux_outputs"]`` is matched on its own and adds the
 same losses with the suffix ``_<i>``.
@@ -32,9 +39,17 @@ from torch import nn
 
 from .matcher import annotated_frames
 
-__all__ = ["UNNAMED_LABEL", "OVAVSSSetCriterion", "dice_loss", "sigmoid_ce_loss"]
+__all__ = [
+    "UNNAMED_LABEL",
+    "OVAVSSSetCriterion",
+    "dice_loss",
+    "frame_objectness_targets",
+    "sigmoid_ce_loss",
+]
 
-LOSS_NAMES = ("objectness", "labels", "masks")
+LOSS_NAMES = ("objectness", "labels", "masks", "frame_objectness")
+# The losses of clip-level models (``frame_objectness`` needs a per-frame sounding head).
+CLIP_LOSS_NAMES = LOSS_NAMES[:3]
 # Target label of an unnamed object (foreground without a name): matched and trained for objectness
 # and masks, ignored by the class loss and the matcher's class cost.
 UNNAMED_LABEL = -1
@@ -70,6 +85,40 @@ def sigmoid_ce_loss(inputs: torch.Tensor, targets: torch.Tensor, num_masks: floa
     return loss.mean(1).sum() / num_masks
 
 
+def frame_objectness_targets(
+    indices: Sequence[Tuple[torch.Tensor, torch.Tensor]],
+    targets: Sequence[Dict[str, torch.Tensor]],
+    num_queries: int,
+    num_frames: int,
+    eos_coef: float,
+    device: torch.device,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per-frame sounding targets of every query and their BCE weights, on ``device`` (no sync).
+
+    Args:
+        indices: B pairs ``(query_indices, target_indices)`` of the matcher.
+        targets: B dicts with ``masks (N, T, H, W)`` and the annotated frames (``frames (Ta,)``
+            or ``annotated (T,)``, :func:`annotated_frames`).
+    Returns:
+        ``(target, weight)``, both float ``(B, Q, T)``: target 1 where a matched query's object
+        has a non-empty mask in frame t; weight 1 on matched queries, ``eos_coef`` on the others,
+        0 on frames without labels.
+    """
+    batch = len(targets)
+    target = torch.zeros(batch, num_queries, num_frames, device=device)
+    weight = torch.full((batch, num_queries, num_frames), float(eos_coef), device=device)
+    for b, ((query_idx, target_idx), t) in enumerate(zip(indices, targets)):
+        # (N, T, H, W) -> (N, T): the object is labelled (sounds) in frame t
+        sounding = t["masks"].flatten(2).any(-1).to(device=device, dtype=target.dtype)
+        target[b, query_idx] = sounding[target_idx]
+        weight[b, query_idx] = 1.0
+        # (T,) 1 on annotated frames; index_fill and a product: no boolean indexing (a sync)
+        annotated = torch.zeros(num_frames, device=device)
+        annotated.index_fill_(0, annotated_frames(t, device), 1.0)
+        weight[b] *= annotated
+    return target, weight
+
+
 def _uncertainty(logits: torch.Tensor) -> torch.Tensor:
     """PointRend uncertainty of mask logits ``(M, 1, P)``: high near the decision boundary."""
     return -torch.abs(logits)
@@ -85,7 +134,7 @@ class OVAVSSSetCriterion(nn.Module):
         matcher: nn.Module,
         weight_dict: Dict[str, float],
         eos_coef: float,
-        losses: Sequence[str] = LOSS_NAMES,
+        losses: Sequence[str] = CLIP_LOSS_NAMES,
         num_points: int = 12544,
         oversample_ratio: float = 3.0,
         importance_sample_ratio: float = 0.75,
@@ -96,7 +145,8 @@ class OVAVSSSetCriterion(nn.Module):
             matcher: a :class:`HungarianMatcher`-like module.
             weight_dict: loss name -> weight (applied by the meta-architecture).
             eos_coef: cross-entropy weight of the no-object / background targets (reference 0.1).
-            losses: any of "objectness", "labels" (embedding classifier), "masks".
+            losses: any of "objectness", "labels" (embedding classifier), "masks",
+                "frame_objectness" (per-frame sounding head).
             num_points: points per (object, frame) for the mask losses (reference 112 * 112).
             oversample_ratio: PointRend oversampling factor (reference 3.0).
             importance_sample_ratio: fraction of points chosen by uncertainty (reference 0.75).
@@ -186,6 +236,18 @@ class OVAVSSSetCriterion(nn.Module):
             "loss_dice": dice_loss(point_logits, point_labels, num_masks),
         }
 
+    def loss_frame_objectness(
+        self, outputs, targets, indices, num_masks
+    ) -> Dict[str, torch.Tensor]:
+        """Per-frame sounding BCE (:func:`frame_objectness_targets`), mean over its weights."""
+        logits = outputs["pred_frame_objectness"].float()  # (B, Q, T)
+        target, weight = frame_objectness_targets(
+            indices, targets, logits.shape[1], logits.shape[2], self.eos_coef, logits.device
+        )
+        loss = F.binary_cross_entropy_with_logits(logits, target, weight, reduction="sum")
+        # no annotated frame in the batch: 0 with the graph kept (DDP)
+        return {"loss_frame_objectness": loss / weight.sum().clamp(min=1e-6)}
+
     # -- driver -----------------------------------------------------------------------------------
 
     @staticmethod
@@ -221,7 +283,8 @@ class OVAVSSSetCriterion(nn.Module):
         """
         Args:
             outputs: ``pred_objectness (B, Q, 2)``, ``pred_logits (B, Q, K+1)``,
-                ``pred_masks (B, Q, T, h, w)``, optional ``aux_outputs`` (list of such dicts).
+                ``pred_masks (B, Q, T, h, w)``, ``pred_frame_objectness (B, Q, T)`` (for the
+                "frame_objectness" loss), optional ``aux_outputs`` (list of such dicts).
             targets: B dicts: ``labels (N,)`` int64 in [0, K) or ``UNNAMED_LABEL`` and
                 ``masks (N, T, H, W)`` (padded to the image batch size) on the outputs' device,
                 ``annotated (T,)`` bool on the host, optionally ``frames (Ta,)`` its indices on

@@ -8,12 +8,16 @@ A query predicts one mask per frame of its clip (video-level masks, as in the re
 of assigning query q to object n is
 
     w_obj * (-p_obj(q)) + w_cls * (-p_cls(q, c_n)) + w_mask * BCE(q, n) + w_dice * dice(q, n)
+        + w_frame * BCE_frames(q, n)
 
 where ``p_obj`` is the softmax probability of the class-agnostic "sounding object" output of the
 objectness head, ``p_cls`` the softmax probability of the embedding classifier for the object's
 class, and the mask costs are averaged over P points sampled uniformly (shared by predictions and
 targets) on every *annotated* frame of the clip; unannotated frames (AVSBench v1s training frames
 1..4) contribute nothing. An unnamed object (label -1, unnamed foreground) has no class cost.
+1..4) contribute nothing. ``BCE_frames`` (models with a per-frame sounding head) is the mean over
+annotated frames of the BCE of the query's per-frame sounding logits against "object n's mask is
+non-empty in frame t".
 """
 
 from typing import Dict, List, Optional, Tuple
@@ -85,6 +89,7 @@ class HungarianMatcher(nn.Module):
         cost_mask: float = 5.0,
         cost_dice: float = 5.0,
         num_points: int = 12544,
+        cost_frame_objectness: float = 0.0,
     ):
         """
         Args:
@@ -93,15 +98,19 @@ class HungarianMatcher(nn.Module):
             cost_mask: weight of the sigmoid BCE mask cost.
             cost_dice: weight of the dice cost.
             num_points: points sampled uniformly per frame for the mask costs.
+            cost_frame_objectness: weight of the per-frame sounding BCE (needs
+                ``pred_frame_objectness``; 0 disables it).
         """
         super().__init__()
-        if cost_objectness == 0 and cost_class == 0 and cost_mask == 0 and cost_dice == 0:
+        costs = (cost_objectness, cost_class, cost_mask, cost_dice, cost_frame_objectness)
+        if all(c == 0 for c in costs):
             raise ValueError("HungarianMatcher: all matching costs are 0")
         self.cost_objectness = cost_objectness
         self.cost_class = cost_class
         self.cost_mask = cost_mask
         self.cost_dice = cost_dice
         self.num_points = num_points
+        self.cost_frame_objectness = cost_frame_objectness
 
     @torch.no_grad()
     def cost_matrix(
@@ -114,7 +123,7 @@ class HungarianMatcher(nn.Module):
 
         Args:
             outputs: ``pred_objectness (Q, 2)`` (index 0 = object), ``pred_logits (Q, K+1)``,
-                ``pred_masks (Q, T, h, w)``.
+                ``pred_masks (Q, T, h, w)``, ``pred_frame_objectness (Q, T)`` (for its cost).
             target: ``labels (N,)`` int64 in [0, K) or -1 (unnamed: no class cost),
                 ``masks (N, T, H, W)``, ``annotated (T,)`` bool on the host, optionally
                 ``frames (Ta,)`` (:func:`annotated_frames`).
@@ -135,8 +144,12 @@ class HungarianMatcher(nn.Module):
             prob_cls = outputs["pred_logits"].float().softmax(-1)  # (Q, K+1)
             named = (labels >= 0).to(prob_cls)  # (N,) 0 for unnamed objects
             cost = cost - self.cost_class * prob_cls[:, labels.clamp(min=0)] * named
+        frames = annotated_frames(target, pred_masks.device)
+        if self.cost_frame_objectness and frames.numel() > 0:
+            logits = outputs["pred_frame_objectness"][:, frames].float()  # (Q, Ta)
+            sounding = target["masks"][:, frames].flatten(2).any(-1).to(logits)  # (N, Ta)
+            cost = cost + self.cost_frame_objectness * batch_sigmoid_ce_cost(logits, sounding)
         if self.cost_mask or self.cost_dice:
-            frames = annotated_frames(target, pred_masks.device)
             if frames.numel() > 0:
                 out_mask = pred_masks[:, frames].float()  # (Q, Ta, h, w)
                 tgt_mask = target["masks"][:, frames].to(out_mask)  # (N, Ta, H, W)
@@ -176,7 +189,7 @@ class HungarianMatcher(nn.Module):
             the outputs' device.
         """
         device = outputs["pred_masks"].device
-        keys = ("pred_objectness", "pred_logits", "pred_masks")
+        keys = ("pred_objectness", "pred_logits", "pred_masks", "pred_frame_objectness")
         costs = [
             self.cost_matrix({k: v[b] for k, v in outputs.items() if k in keys}, target)
             for b, target in enumerate(targets)
@@ -201,5 +214,7 @@ class HungarianMatcher(nn.Module):
         return (
             f"HungarianMatcher(cost_objectness={self.cost_objectness}, "
             f"cost_class={self.cost_class}, "
-            f"cost_mask={self.cost_mask}, cost_dice={self.cost_dice}, num_points={self.num_points})"
+            f"cost_mask={self.cost_mask}, cost_dice={self.cost_dice}, "
+            f"num_points={self.num_points}, "
+            f"cost_frame_objectness={self.cost_frame_objectness})"
         )

@@ -20,6 +20,7 @@ from ovavss_model_helpers import make_clip, tiny_cfg  # noqa: E402
 REPO = Path(__file__).resolve().parents[2]
 EMBED = "transformer_decoder.embed_head"
 OBJECTNESS = "transformer_decoder.objectness_head"
+FRAME = "transformer_decoder.frame_objectness_head"
 
 
 def _cfg(config: str = "", **weights):
@@ -67,6 +68,14 @@ def test_zeroed_loss_weights(weights, frozen, find_unused):
         assert f"MODEL.OVAVSS.{key} {value}" in plan.reason
 
 
+def test_per_frame_head_frozen_only_when_built_without_its_loss():
+    assert ddp_plan(_cfg(FRAME_OBJECTNESS_WEIGHT=0.0)).frozen == ()  # no head: nothing to freeze
+    assert ddp_plan(_cfg(PER_FRAME_OBJECTNESS=True)).frozen == ()
+    plan = ddp_plan(_cfg(PER_FRAME_OBJECTNESS=True, FRAME_OBJECTNESS_WEIGHT=0.0))
+    assert plan.frozen == (FRAME,) and not plan.find_unused_parameters
+    assert "MODEL.OVAVSS.FRAME_OBJECTNESS_WEIGHT 0.0" in plan.reason
+
+
 def test_other_meta_architectures_are_left_alone():
     cfg = _cfg("configs/avsbench_object/tpavi_R50_s4.yaml")
     assert ddp_plan(cfg) == DDPPlan()
@@ -96,6 +105,14 @@ NO_CLASS_LOSS = {
         ({}, ()),
         (NO_CLASS_LOSS, (EMBED,)),
         ({"MODEL.OVAVSS.OBJECTNESS_WEIGHT": 0.0}, (OBJECTNESS,)),
+        ({"MODEL.OVAVSS.PER_FRAME_OBJECTNESS": True}, ()),
+        (
+            {
+                "MODEL.OVAVSS.PER_FRAME_OBJECTNESS": True,
+                "MODEL.OVAVSS.FRAME_OBJECTNESS_WEIGHT": 0.0,
+            },
+            (FRAME,),
+        ),
     ],
 )
 def test_after_freezing_every_trainable_parameter_gets_a_gradient(repo_root, overrides, frozen):

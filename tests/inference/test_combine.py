@@ -72,3 +72,33 @@ def test_track_in_one_of_two_covering_windows_keeps_its_score():
     assert shared.track_ids.tolist() == [0, 1]
     torch.testing.assert_close(shared.scores, torch.tensor([0.8, 0.6]))
     assert shared.pred_masks.sum((1, 2)).tolist() == [2 * W, 1 * W]  # one vote of two: kept
+
+
+def test_silent_frames_of_per_frame_scores_reach_the_tracks_and_seconds_sounding():
+    """Model outputs with per-frame scores (an object silent in frames 0-1 of 4) through
+    window_objects, the tracker and the combiner into the demo's JSON: the track is in frames 2-3
+    only, and its seconds_sounding counts those 2 frames."""
+    from ovavss_d2.inference import window_objects
+    from ovavss_d2.modeling.meta_arch.inference import clip_results
+    from ovavss_d2.utils.visualization import instance_records, select_instances, track_summaries
+
+    logits = torch.full((1, 4, H, W), 10.0)  # (Q, T, h, w): visible in every frame
+    scores = torch.zeros(1, 4, 2)
+    scores[0, :, 1] = torch.tensor([0.05, 0.1, 0.9, 0.8])
+    size = dict(padded_size=(H, W), image_size=(H, W), output_size=(H, W))
+    outputs = clip_results(scores, logits, top_k=5, score_threshold=0.3, mask_threshold=0.5, **size)
+    objects = window_objects(outputs, 0, 2, dedup_iou=0.8)
+    torch.testing.assert_close(objects.scores, torch.tensor([0.9]))  # its best frame
+    assert objects.masks[0].flatten(1).any(1).tolist() == [False, False, True, True]
+    tracker = MaskTracker(match_iou=0.3, max_gap=3)
+    combiner = FrameCombiner(tracker)
+    combiner.add(0, outputs, objects, tracker.update(objects))
+    frames = list(combiner.emit(before=4))
+    assert [len(f["instances"]) for f in frames] == [0, 0, 1, 1]
+    torch.testing.assert_close(frames[3]["instances"].scores, torch.tensor([0.8]))
+    records = [
+        {"time": t / 2.0, "objects": instance_records(select_instances(f["instances"], 0.3), "ab")}
+        for t, f in enumerate(frames)
+    ]
+    (track,) = track_summaries(records, tracker.tracks, "ab", fps=2.0)
+    assert (track["first_time"], track["num_frames"], track["seconds_sounding"]) == (1.0, 2, 1.0)

@@ -8,7 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ovavss_d2.modeling.criterion import UNNAMED_LABEL, OVAVSSSetCriterion, dice_loss
+from ovavss_d2.modeling.criterion import (
+    UNNAMED_LABEL,
+    OVAVSSSetCriterion,
+    dice_loss,
+    frame_objectness_targets,
+)
 from ovavss_d2.modeling.matcher import HungarianMatcher
 from ovavss_d2.utils.host_syncs import HostSyncCounter
 
@@ -435,3 +440,77 @@ def test_named_labels_give_the_class_loss_of_before_bit_for_bit(device):
         target[b, rows] = t["labels"][cols]
     before = F.cross_entropy(logits.transpose(1, 2), target, criterion.class_weight.to(logits))
     assert torch.equal(loss, before)
+
+
+# -- per-frame sounding (MODEL.OVAVSS.PER_FRAME_OBJECTNESS) ------------------------------------
+
+
+def test_frame_objectness_targets_from_masks():
+    """Object 0 is labelled in frames 2-4 only (silent before): targets 0, 0, 1, 1, 1; object 1
+    in every frame; unmatched queries silent; frame 1 unannotated: weight 0 everywhere."""
+    masks = torch.zeros(2, 5, 4, 4, dtype=torch.bool)
+    masks[0, 2:, 1:3, 1:3] = True
+    masks[1, :, 0, 0] = True
+    annotated = torch.tensor([True, False, True, True, True])
+    target = {"labels": torch.tensor([0, 1]), "masks": masks, "annotated": annotated}
+    indices = [(torch.tensor([3, 1]), torch.tensor([0, 1]))]  # query 3 <- object 0
+    tgt, weight = frame_objectness_targets(indices, [target], 4, 5, 0.1, torch.device("cpu"))
+    assert tgt.shape == weight.shape == (1, 4, 5)
+    assert tgt[0, 3].tolist() == [0, 0, 1, 1, 1]
+    assert tgt[0, 1].tolist() == [1, 1, 1, 1, 1]
+    assert not tgt[0, [0, 2]].any()  # unmatched: silent in every frame
+    assert weight[0, 3].tolist() == [1, 0, 1, 1, 1]
+    torch.testing.assert_close(weight[0, 0], torch.tensor([0.1, 0.0, 0.1, 0.1, 0.1]))
+
+
+def test_frame_objectness_loss_hand_computed():
+    out = _outputs(value=0.0, queries=2, frames=3)
+    logits = torch.tensor([[[2.0, -1.0, 0.5], [-3.0, 1.0, 0.0]]], requires_grad=True)
+    out["pred_frame_objectness"] = logits
+    with torch.no_grad():  # query 1 is the match
+        out["pred_objectness"][0, 1] = torch.tensor([5.0, -5.0])
+        out["pred_logits"][0, 1] = torch.tensor([-5.0, -5.0, 5.0, -5.0])
+    target = _target([2], frames=3, annotated=torch.tensor([True, True, False]))
+    target["masks"][:, 0] = False  # silent in frame 0, sounding in 1 (frame 2 unannotated)
+    losses = _criterion(losses=("objectness", "labels", "frame_objectness"))(out, [target])
+    bce = F.binary_cross_entropy_with_logits
+    x = logits.detach()[0]
+    terms = [  # (value, weight): query 1 matched (weight 1), query 0 silent (weight 0.1)
+        (bce(x[1, 0], torch.tensor(0.0)), 1.0),
+        (bce(x[1, 1], torch.tensor(1.0)), 1.0),
+        (bce(x[0, 0], torch.tensor(0.0)), 0.1),
+        (bce(x[0, 1], torch.tensor(0.0)), 0.1),
+    ]
+    expected = sum(v * w for v, w in terms) / sum(w for _, w in terms)
+    assert losses["loss_frame_objectness"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_frame_objectness_loss_zero_gradient_safe():
+    """No object and no annotated frame anywhere: a finite 0 that still reaches the logits."""
+    out = _outputs(batch=2, frames=3)
+    out["pred_frame_objectness"] = torch.randn(2, 2, 3).requires_grad_()
+    none = torch.zeros(3, dtype=torch.bool)
+    targets = [_target([], frames=3, annotated=none), _target([], frames=3, annotated=none)]
+    loss = _criterion(losses=("frame_objectness",))(out, targets)["loss_frame_objectness"]
+    assert loss.item() == 0.0
+    loss.backward()
+    assert out["pred_frame_objectness"].grad is not None
+    assert torch.equal(out["pred_frame_objectness"].grad, torch.zeros(2, 2, 3))
+
+
+def test_frame_objectness_loss_without_a_sync(device):
+    out = {k: v.detach().to(device) for k, v in _outputs(batch=2, frames=3).items()}
+    out["pred_frame_objectness"] = torch.randn(2, 2, 3, device=device)
+    targets = [_target([1], frames=3), _target([], frames=3)]
+    targets = [{k: v.to(device) if k != "annotated" else v for k, v in t.items()} for t in targets]
+    for t in targets:  # uploaded once per step by prepare_targets
+        t["frames"] = t["annotated"].nonzero(as_tuple=True)[0].to(device)
+    indices = [(torch.tensor([1], device=device), torch.tensor([0], device=device))] + [
+        (torch.zeros(0, dtype=torch.int64, device=device),) * 2
+    ]
+    criterion = _criterion(losses=("frame_objectness",)).to(device)
+    counter = HostSyncCounter(torch.device(device))
+    counter.mark_host([t["annotated"] for t in targets])
+    with counter:
+        criterion.loss_frame_objectness(out, targets, indices, 1.0)
+    assert dict(counter.counts) == {}, counter.sites

@@ -252,3 +252,27 @@ def test_named_labels_give_the_class_cost_of_before_bit_for_bit(device):
     cost = matcher.cost_matrix(outputs, target)
     prob = outputs["pred_logits"].float().softmax(-1)
     assert torch.equal(cost, torch.zeros_like(cost) - 2.0 * prob[:, target["labels"]])
+
+
+def test_frame_objectness_cost_hand_computed_and_decisive():
+    """Cost: mean over annotated frames of BCE(logit(q, t), object n sounds in t). Two queries
+    with the same mask, one sounding when the object does: the frame cost picks it."""
+    outputs, target = _clip(num_queries=2, num_objects=1, frames=3, seed=4)
+    outputs["pred_masks"][1] = outputs["pred_masks"][0]
+    outputs["pred_objectness"][1] = outputs["pred_objectness"][0]
+    outputs["pred_logits"][1] = outputs["pred_logits"][0]
+    target["masks"][0, 0] = False  # silent in frame 0 (unlabelled), sounding in 1 and 2
+    target["masks"][0, 1:, 0, 0] = True
+    target["annotated"] = torch.tensor([True, True, False])
+    outputs["pred_frame_objectness"] = torch.tensor([[4.0, -4.0, 9.0], [-4.0, 4.0, -9.0]])
+    plain = HungarianMatcher(num_points=16).cost_matrix(outputs, target, _pixel_centres(4, 4))
+    matcher = HungarianMatcher(num_points=16, cost_frame_objectness=3.0)
+    cost = matcher.cost_matrix(outputs, target, _pixel_centres(4, 4))
+    sounding = torch.tensor([0.0, 1.0])  # frames 0 and 1 (frame 2 unannotated)
+    for q in range(2):
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(
+            outputs["pred_frame_objectness"][q, :2], sounding
+        )
+        assert cost[q, 0].item() == pytest.approx(plain[q, 0].item() + 3.0 * bce.item(), rel=1e-5)
+    rows, _ = matcher({k: v[None] for k, v in outputs.items()}, [target])[0]
+    assert rows.tolist() == [1]

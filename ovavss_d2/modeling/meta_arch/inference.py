@@ -16,6 +16,7 @@ from ..class_sources import ClipQueries
 from .postprocessing import paint_instances, select_instances, semantic_from_masks
 
 __all__ = [
+    "clip_level_scores",
     "clip_queries",
     "clip_results",
     "frame_mask_logits",
@@ -95,6 +96,12 @@ def clip_queries(
     )
 
 
+def clip_level_scores(scores: torch.Tensor) -> torch.Tensor:
+    """``(Q, K)`` scores on which a clip's instances are chosen: ``scores (Q, K)`` as they are,
+    per-frame ``(Q, T, K)`` at their best frame (an object that sounds in any frame is kept)."""
+    return scores.amax(1) if scores.dim() == 3 else scores
+
+
 def clip_results(
     scores: torch.Tensor,
     mask_logits: torch.Tensor,
@@ -110,8 +117,11 @@ def clip_results(
     """Per-frame outputs of one clip.
 
     Args:
-        scores: ``(Q, K)`` query class scores ``p_fg * p_cls``, or ``(Q, T, K)`` per frame (then the
-            instances are chosen on the clip mean and scored per frame).
+        scores: ``(Q, K)`` query class scores ``p_fg * p_cls``, or ``(Q, T, K)`` per frame: then
+            the instances are chosen on their best frame (:func:`clip_level_scores`) and scored
+            per frame, and an instance's mask is empty in the frames where its score does not
+            pass ``score_threshold`` (not painted there, also by "instances" semantic maps;
+            "masks" semantic maps weigh each query by its score in the frame).
         mask_logits: ``(Q, T, h, w)``.
         semantic_from: "masks" (:func:`semantic_from_masks`, every query's mask resized to the
             output size) or "instances" (:func:`paint_instances`, the kept queries' masks only).
@@ -125,8 +135,7 @@ def clip_results(
         raise ValueError(
             f"per-frame scores {tuple(scores.shape)} for a clip of {num_frames} frames"
         )
-    clip_scores = scores.mean(1) if per_frame else scores  # (Q, K)
-    keep_q, keep_k, keep_s = select_instances(clip_scores, top_k, score_threshold)
+    keep_q, keep_k, keep_s = select_instances(clip_level_scores(scores), top_k, score_threshold)
     # Painting needs the kept queries' masks only; the dense map needs every query's.
     painted = semantic_from != "masks"
     resized = mask_logits[keep_q] if painted else mask_logits  # (n or Q, T, h, w)
@@ -137,6 +146,8 @@ def clip_results(
         instances = Instances(tuple(output_size))
         instances.pred_masks = (prob if painted else prob[keep_q]) > mask_threshold
         instances.scores = frame_scores[keep_q, keep_k] if per_frame else keep_s
+        if per_frame:  # the same pairs in every frame (tracks), unpainted where they score low
+            instances.pred_masks &= (instances.scores > score_threshold)[:, None, None]
         instances.pred_classes = keep_k
         if painted:
             sem = paint_instances(instances, scores.shape[-1])

@@ -13,7 +13,9 @@ background embedding). At inference each configured class-evidence source
 (``modeling/class_sources``, ``MODEL.CLASS_SOURCES``) names the queries of a clip; their weighted
 geometric ensemble, with separate exponents for base and novel classes, is the class distribution,
 and objectness and the learned background probability decide how much the query counts at all
-(:meth:`OVAVSS.class_evidence`, then ``meta_arch/inference.py``).
+(:meth:`OVAVSS.class_evidence`, then ``meta_arch/inference.py``). With
+``MODEL.OVAVSS.PER_FRAME_OBJECTNESS`` a fourth head says whether each query sounds in each frame
+(from that frame's audio); the scores become per frame, ``p_fg(q) * p_cls(q, k) * p_sound(q, t)``.
 
 Training: Hungarian matching per clip on objectness, embedding-class, mask BCE and dice costs
 (:class:`HungarianMatcher`), losses of :class:`OVAVSSSetCriterion` on every decoder layer; frames
@@ -47,6 +49,7 @@ from ..class_sources import (
     foreground_probability,
     objectness_from_logits,
 )
+from ..class_sources.av_agreement import AVAgreement
 from ..criterion import OVAVSSSetCriterion
 from ..pixel_decoder import build_pixel_decoder
 from ..text_encoder import TextClassifierCache, build_text_classifier_cache, build_text_encoder
@@ -86,6 +89,8 @@ class OVAVSS(nn.Module):
         size_divisibility: int = 32,
         objectness_exponent: float = 0.5,
         background_exponent: float = 0.5,
+        frame_objectness_exponent: float = 1.0,
+        av_agreement: Optional[AVAgreement] = None,
         semantic_from: str = "masks",
         top_k: int = 10,
         score_threshold: float = 0.3,
@@ -117,6 +122,10 @@ class OVAVSS(nn.Module):
                 probability (0: ignore the objectness head, as the reference does).
             background_exponent: exponent of ``1 - p(background)`` of each source that models
                 background (the learned classifier) in it.
+            frame_objectness_exponent: exponent of the per-frame sounding probability in the
+                scores of each frame (decoders with ``pred_frame_objectness``; 0: ignore it).
+            av_agreement: a training-free per-frame sounding prior multiplied into the scores of
+                each frame (:class:`AVAgreement`), or None.
             semantic_from: "masks" (Mask2Former semantic inference: class probabilities times mask
                 probabilities summed over queries) or "instances" (the reference: paint the kept
                 top-k instances, higher scores winning overlaps).
@@ -152,6 +161,8 @@ class OVAVSS(nn.Module):
         self.size_divisibility = size_divisibility
         self.objectness_exponent = objectness_exponent
         self.background_exponent = background_exponent
+        self.frame_objectness_exponent = frame_objectness_exponent
+        self.av_agreement = av_agreement
         self.semantic_from = semantic_from
         self.top_k = top_k
         self.score_threshold = score_threshold
@@ -190,6 +201,22 @@ class OVAVSS(nn.Module):
         )
 
         criterion = build_criterion(cfg, num_classes=len(train_vocabulary["keys"]))
+        av_agreement = None
+        agree = ov.TEST.AV_AGREEMENT
+        if agree.ENABLED:
+            missing = {"image_tags", "audio_tags"} - set(class_sources)
+            if missing:
+                raise ValueError(
+                    "MODEL.OVAVSS.TEST.AV_AGREEMENT.ENABLED needs the class sources "
+                    f"{sorted(missing)} in MODEL.CLASS_SOURCES.NAMES"
+                )
+            av_agreement = AVAgreement(
+                class_sources["image_tags"],
+                class_sources["audio_tags"],
+                scale=agree.SCALE,
+                center=agree.CENTER,
+                exponent=agree.EXPONENT,
+            )
         ov_test = ov.TEST
         test_vocabulary = list(ov_test.VOCABULARY)
         if test_vocabulary or cfg.DATASETS.TEST:
@@ -214,6 +241,8 @@ class OVAVSS(nn.Module):
             "size_divisibility": max(cfg.INPUT.SIZE_DIVISIBILITY, backbone.size_divisibility),
             "objectness_exponent": ov_test.OBJECTNESS_EXPONENT,
             "background_exponent": ov_test.BACKGROUND_EXPONENT,
+            "frame_objectness_exponent": ov_test.FRAME_OBJECTNESS_EXPONENT,
+            "av_agreement": av_agreement,
             "semantic_from": ov_test.SEMANTIC_FROM,
             "top_k": ov_test.TOP_K,
             "score_threshold": ov_test.SCORE_THRESHOLD,
@@ -273,7 +302,8 @@ class OVAVSS(nn.Module):
                 and ``width`` (original frame size; the resized size when absent).
         Returns:
             training: dict of weighted losses (``loss_objectness``, ``loss_class``, ``loss_mask``,
-            ``loss_dice`` and their ``_<i>`` deep-supervision copies).
+            ``loss_dice``, with per-frame objectness ``loss_frame_objectness``, and their ``_<i>``
+            deep-supervision copies).
             inference: per clip, a list of T dicts with ``sem_seg`` float ``(K+1, H0, W0)``
             (channel 0 background, channel k the k-th vocabulary class) and ``instances``
             (``Instances((H0, W0))`` with ``pred_masks`` bool ``(n, H0, W0)``, ``scores (n,)``,
@@ -349,8 +379,11 @@ class OVAVSS(nn.Module):
         cached records let the ensemble weights be tuned offline (``source_weights``).
 
         Returns:
-            per clip a dict: ``p_fg (Q,)`` foreground probability, ``evidence`` (source name ->
-            ``ClassEvidence``), ``is_base`` bool ``(K,)``, ``mask_logits (Q, T, h, w)``,
+            per clip a dict: ``p_fg (Q,)`` foreground probability, with a per-frame sounding head
+            ``p_frame (Q, T)`` the probability that the query sounds in each frame, with
+            ``av_agreement`` its prior ``p_agree (Q, T)``, ``evidence``
+            (source name -> ``ClassEvidence``), ``is_base`` bool ``(K,)``,
+            ``mask_logits (Q, T, h, w)``,
             ``padded_size`` ``(Hp, Wp)`` of the batch, ``image_size`` ``(H, W)`` the resized frame
             and ``output_size`` ``(H0, W0)`` the original frame.
         """
@@ -375,27 +408,45 @@ class OVAVSS(nn.Module):
                 p_obj, evidence, self.objectness_exponent, self.background_exponent, len(p_obj)
             )
             out_size = (int(x.get("height", image_size[0])), int(x.get("width", image_size[1])))
-            records.append(
-                {
-                    "p_fg": p_fg.to(self.device),
-                    "evidence": evidence,
-                    "is_base": is_base,
-                    "mask_logits": outputs["pred_masks"][b].float(),  # (Q, T, h, w)
-                    "padded_size": padded_size,
-                    "image_size": image_size,
-                    "output_size": out_size,
-                }
-            )
+            record = {
+                "p_fg": p_fg.to(self.device),
+                "evidence": evidence,
+                "is_base": is_base,
+                "mask_logits": outputs["pred_masks"][b].float(),  # (Q, T, h, w)
+                "padded_size": padded_size,
+                "image_size": image_size,
+                "output_size": out_size,
+            }
+            if "pred_frame_objectness" in outputs:
+                record["p_frame"] = outputs["pred_frame_objectness"][b].float().sigmoid()  # (Q, T)
+            if self.av_agreement is not None:
+                record["p_agree"] = self.av_agreement(clip).to(self.device)  # (Q, T)
+            records.append(record)
         return records
 
     def query_scores(self, record: Dict) -> torch.Tensor:
         """``(Q, K)`` (or per frame ``(Q, T, K)``) class scores ``p_fg * p_cls`` of a
-        :meth:`class_evidence` record under the model's ``source_weights``."""
+        :meth:`class_evidence` record under the model's ``source_weights``; per frame
+        ``p_fg * p_cls * p_frame ** frame_objectness_exponent * p_agree`` when the record has
+        ``p_frame`` and / or ``p_agree`` (each factor 1 where absent)."""
         _, p_cls = combine_evidence(
             record["evidence"], self.source_weights, record["is_base"], self.base_bias
         )
         p_fg = record["p_fg"].to(p_cls.device)
-        return p_fg.view(-1, *([1] * (p_cls.dim() - 1))) * p_cls
+        scores = p_fg.view(-1, *([1] * (p_cls.dim() - 1))) * p_cls
+        factors = []  # (Q, T) each
+        p_frame = record.get("p_frame")
+        if p_frame is not None and self.frame_objectness_exponent:
+            factors.append(p_frame**self.frame_objectness_exponent)
+        if record.get("p_agree") is not None:
+            factors.append(record["p_agree"])
+        if not factors:
+            return scores
+        if scores.dim() == 2:
+            scores = scores[:, None]  # (Q, 1, K): one class distribution for every frame
+        for factor in factors:
+            scores = scores * factor.to(scores)[..., None]
+        return scores  # (Q, T, K)
 
     def postprocess(self, record: Dict, scores: Optional[torch.Tensor] = None) -> List[Dict]:
         """Per-frame ``sem_seg`` and ``instances`` of one :meth:`class_evidence` record (with

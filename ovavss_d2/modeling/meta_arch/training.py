@@ -21,21 +21,27 @@ def build_criterion(cfg: CfgNode, num_classes: int) -> OVAVSSSetCriterion:
     """The set criterion (and its Hungarian matcher) of ``MODEL.OVAVSS.*`` over ``num_classes``
     training classes; its ``weight_dict`` weights the losses."""
     ov = cfg.MODEL.OVAVSS
+    # The per-frame sounding loss exists only with its head (MODEL.OVAVSS.PER_FRAME_OBJECTNESS).
+    frame_weight = ov.FRAME_OBJECTNESS_WEIGHT if ov.PER_FRAME_OBJECTNESS else 0.0
     weight_dict = {
         "loss_objectness": ov.OBJECTNESS_WEIGHT,
         "loss_class": ov.CLASS_WEIGHT,
         "loss_mask": ov.MASK_WEIGHT,
         "loss_dice": ov.DICE_WEIGHT,
     }
+    if ov.PER_FRAME_OBJECTNESS:
+        weight_dict["loss_frame_objectness"] = frame_weight
     if ov.DEEP_SUPERVISION:
+        layer_weights = dict(weight_dict)
         for i in range(cfg.MODEL.TRANSFORMER_DECODER.DEC_LAYERS):
-            weight_dict.update({f"{k}_{i}": v for k, v in list(weight_dict.items())[:4]})
+            weight_dict.update({f"{k}_{i}": v for k, v in layer_weights.items()})
     losses = [
         name
         for name, weight in (
             ("objectness", ov.OBJECTNESS_WEIGHT),
             ("labels", ov.CLASS_WEIGHT),
             ("masks", ov.MASK_WEIGHT + ov.DICE_WEIGHT),
+            ("frame_objectness", frame_weight),
         )
         if weight > 0
     ]
@@ -45,6 +51,7 @@ def build_criterion(cfg: CfgNode, num_classes: int) -> OVAVSSSetCriterion:
         cost_mask=ov.MASK_WEIGHT,
         cost_dice=ov.DICE_WEIGHT,
         num_points=ov.TRAIN_NUM_POINTS,
+        cost_frame_objectness=ov.FRAME_OBJECTNESS_COST if ov.PER_FRAME_OBJECTNESS else 0.0,
     )
     criterion = OVAVSSSetCriterion(
         num_classes=num_classes,

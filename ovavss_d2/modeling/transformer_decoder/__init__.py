@@ -17,8 +17,9 @@ mask_dim, audio_dim)`` (``@configurable`` classes accept that) and its
 ``forward(multi_scale_features, mask_features, audio, num_frames)`` maps 3 maps
 ``(B*T, in_channels, H_i, W_i)`` (stride 32 first), ``mask_features (B*T, mask_dim, H/4, W/4)``
 and ``audio (B, T, C_a)`` to ``{"pred_objectness": (B, Q, 2), "pred_embeds": (B, Q, D),
-"pred_masks": (B, Q, T, H/4, W/4), "aux_outputs": [dicts with the same keys]}``. Clips of a batch
-never attend to each other.
+"pred_masks": (B, Q, T, H/4, W/4), "aux_outputs": [dicts with the same keys]}``, and with
+``MODEL.OVAVSS.PER_FRAME_OBJECTNESS`` also ``"pred_frame_objectness": (B, Q, T)`` logits (query q
+sounds in frame t). Clips of a batch never attend to each other.
 """
 TRANSFORMER_DECODER_REGISTRY.register(AudioMaskedTransformerDecoder)
 

@@ -99,6 +99,27 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
 
 
+class FrameObjectnessHead(nn.Module):
+    """Whether a query is a sounding object in each frame, decided with that frame's audio.
+
+    ``logit(q, t) = MLP(relu(W_q x_q + W_a a_t))``: an MLP on the concatenation of the query
+    ``x_q`` and frame t's audio token ``a_t`` (the two linear maps of the concatenation, summed by
+    broadcasting, so the ``(B, Q, T, 2C)`` concatenation is never built).
+    """
+
+    def __init__(self, hidden_dim: int):
+        super().__init__()
+        self.query_proj = nn.Linear(hidden_dim, hidden_dim)
+        self.audio_proj = nn.Linear(hidden_dim, hidden_dim, bias=False)
+        self.mlp = MLP(hidden_dim, hidden_dim, 1, 2)
+
+    def forward(self, queries: torch.Tensor, audio_tokens: torch.Tensor) -> torch.Tensor:
+        """``(B, Q, C)`` queries and ``(B, T, C)`` audio tokens -> ``(B, Q, T)`` logits."""
+        # (B, Q, 1, C) + (B, 1, T, C) -> (B, Q, T, C)
+        joint = self.query_proj(queries)[:, :, None] + self.audio_proj(audio_tokens)[:, None]
+        return self.mlp(F.relu(joint)).squeeze(-1)
+
+
 class AudioMaskedTransformerDecoder(nn.Module):
     """Mask2Former's masked-attention decoder with clip-level queries and audio cross-attention.
 
@@ -117,7 +138,10 @@ class AudioMaskedTransformerDecoder(nn.Module):
 
     Every step works per clip (batch dimension B), so clips of a batch never attend to each
     other. The heads read the LayerNormed queries after the audio step and after every layer
-    (``dec_layers + 1`` prediction sets, for deep supervision).
+    (``dec_layers + 1`` prediction sets, for deep supervision). With ``frame_objectness`` a
+    fourth head (:class:`FrameObjectnessHead`) reads each query with each frame's audio token and
+    says whether the query sounds in that frame; the clip-level objectness head stays (whether the
+    query is a sounding object at all).
     """
 
     @configurable
@@ -140,6 +164,7 @@ class AudioMaskedTransformerDecoder(nn.Module):
         temporal_embed: str = "sine",
         max_num_frames: int = 64,
         num_feature_levels: int = 3,
+        frame_objectness: bool = False,
     ):
         """
         Args:
@@ -159,6 +184,7 @@ class AudioMaskedTransformerDecoder(nn.Module):
             temporal_embed: frame embedding, ``"sine"``, ``"learned"`` or ``"none"``.
             max_num_frames: most frames of a clip with the learned frame embedding.
             num_feature_levels: levels of ``multi_scale_features``.
+            frame_objectness: add the per-frame sounding head (``pred_frame_objectness``).
         """
         super().__init__()
         self.num_heads = nheads
@@ -201,6 +227,9 @@ class AudioMaskedTransformerDecoder(nn.Module):
         self.objectness_head = nn.Linear(hidden_dim, 2)
         self.embed_head = MLP(hidden_dim, hidden_dim, embed_dim, 3)
         self.mask_embed = MLP(hidden_dim, hidden_dim, mask_dim, 3)
+        # Built last and only when asked for: the default model's parameters, their
+        # initialisation (random stream) and its checkpoints stay as they were.
+        self.frame_objectness_head = FrameObjectnessHead(hidden_dim) if frame_objectness else None
 
     @classmethod
     def from_config(cls, cfg, in_channels: int, mask_dim: int, audio_dim: int):
@@ -221,6 +250,7 @@ class AudioMaskedTransformerDecoder(nn.Module):
             "mask_attn_threshold": td.MASK_ATTN_THRESHOLD,
             "temporal_embed": td.TEMPORAL_EMBED,
             "max_num_frames": td.MAX_NUM_FRAMES,
+            "frame_objectness": cfg.MODEL.OVAVSS.PER_FRAME_OBJECTNESS,
         }
 
     def forward(
@@ -240,9 +270,10 @@ class AudioMaskedTransformerDecoder(nn.Module):
 
         Returns:
             dict with ``pred_objectness`` ``(B, Q, 2)`` logits (index 0: sounding object, 1:
-            no object), ``pred_embeds`` ``(B, Q, D)``, ``pred_masks`` ``(B, Q, T, H4, W4)`` logits
-            (the last layer's) and ``aux_outputs``, ``dec_layers`` dicts with the same keys for
-            the earlier predictions (initial first).
+            no object), ``pred_embeds`` ``(B, Q, D)``, ``pred_masks`` ``(B, Q, T, H4, W4)`` logits,
+            with ``frame_objectness`` ``pred_frame_objectness`` ``(B, Q, T)`` logits (query q is a
+            sounding object in frame t), all of the last layer, and ``aux_outputs``,
+            ``dec_layers`` dicts with the same keys for the earlier predictions (initial first).
         """
         num_levels = len(multi_scale_features)
         if num_levels != self.num_feature_levels:
@@ -274,7 +305,7 @@ class AudioMaskedTransformerDecoder(nn.Module):
         output = self.initial_audio_attention(output, query_pos, audio_tokens, audio_pos)
 
         predictions = []
-        prediction, attn_mask = self._predict(output, mask_features, sizes[0])
+        prediction, attn_mask = self._predict(output, mask_features, sizes[0], audio_tokens)
         predictions.append(prediction)
         for i in range(self.num_layers):
             level = i % self.num_feature_levels
@@ -285,20 +316,27 @@ class AudioMaskedTransformerDecoder(nn.Module):
             output = self.audio_attention_layers[i](output, query_pos, audio_tokens, audio_pos)
             output = self.ffn_layers[i](output)
             next_size = sizes[(i + 1) % self.num_feature_levels]
-            prediction, attn_mask = self._predict(output, mask_features, next_size)
+            prediction, attn_mask = self._predict(output, mask_features, next_size, audio_tokens)
             predictions.append(prediction)
 
         out = dict(predictions[-1])
         out["aux_outputs"] = predictions[:-1]
         return out
 
-    def _predict(self, output: torch.Tensor, mask_features: torch.Tensor, attn_size):
+    def _predict(
+        self,
+        output: torch.Tensor,
+        mask_features: torch.Tensor,
+        attn_size,
+        audio_tokens: Optional[torch.Tensor] = None,
+    ):
         """Heads on the queries, and the attention mask for the next cross-attention.
 
         Args:
             output: ``(B, Q, C)`` queries.
             mask_features: ``(B, T, C_m, H4, W4)``.
             attn_size: ``(H_i, W_i)`` of the level the next layer attends to.
+            audio_tokens: ``(B, T, C)`` projected audio (the per-frame sounding head's input).
 
         Returns:
             predictions dict (see :meth:`forward`) and a bool attention mask ``(B*h, Q, T*H_i*W_i)``
@@ -312,6 +350,10 @@ class AudioMaskedTransformerDecoder(nn.Module):
             "pred_embeds": self.embed_head(decoder_output),
             "pred_masks": masks,
         }
+        if self.frame_objectness_head is not None:
+            prediction["pred_frame_objectness"] = self.frame_objectness_head(
+                decoder_output, audio_tokens
+            )
         batch, num_queries, num_frames = masks.shape[:3]
         with torch.no_grad():
             resized = F.interpolate(

@@ -54,3 +54,28 @@ def test_clip_scores_equal_repeated_frame_scores():
     for a, b in zip(flat, rep):
         torch.testing.assert_close(a["sem_seg"], b["sem_seg"])
         torch.testing.assert_close(a["instances"].scores, b["instances"].scores)
+
+
+def test_per_frame_scores_keep_the_best_frame_and_unpaint_silent_frames():
+    """A query that sounds in frame 1 only (score 0.9 there, 0.1 in frame 0) is kept on its
+    best frame, and painted only there: empty instance mask and background in frame 0."""
+    scores = torch.zeros(2, 2, 3)  # (Q, T, K)
+    scores[0, :, 0] = torch.tensor([0.1, 0.9])  # mean 0.5
+    scores[1, :, 2] = torch.tensor([0.8, 0.8])
+    for semantic_from in ("masks", "instances"):
+        out = clip_results(
+            scores,
+            _masks(),
+            top_k=2,
+            score_threshold=0.6,  # above query 0's mean: kept on its best frame, not its mean
+            mask_threshold=0.5,
+            semantic_from=semantic_from,
+            **SIZES,
+        )
+        first, second = (frame["instances"] for frame in out)
+        assert first.pred_classes.tolist() == second.pred_classes.tolist() == [0, 2]
+        torch.testing.assert_close(first.scores, torch.tensor([0.1, 0.8]))
+        assert not first.pred_masks[0].any() and second.pred_masks[0].any()
+        assert first.pred_masks[1].any() and second.pred_masks[1].any()
+        assert (out[0]["sem_seg"][:, :, :7].argmax(0) == 0).all()  # query 0's half: background
+        assert (out[1]["sem_seg"][:, :, :7].argmax(0) == 1).all()  # class 0 where it sounds

@@ -486,6 +486,123 @@ def test_semantic_map_painted_from_instances(fixed_model):
         torch.testing.assert_close(frame["sem_seg"], expected)
 
 
+# -- per-frame sounding (MODEL.OVAVSS.PER_FRAME_OBJECTNESS) ------------------------------------
+
+
+def run_with_frame_objectness(fixed_model, frame_logits: torch.Tensor):
+    """:func:`run` with the decoder also saying ``pred_frame_objectness (1, Q, T)``."""
+    decode = fixed_model._decode
+    fixed_model._decode = lambda *a: {**decode(*a), "pred_frame_objectness": frame_logits}
+    try:
+        return run(fixed_model)
+    finally:
+        fixed_model._decode = decode
+
+
+@pytest.mark.parametrize("semantic_from", ["masks", "instances"])
+def test_query_silent_in_a_frame_is_not_painted_there(fixed_model, semantic_from):
+    """Query 0 (left half in frame 0) sounds in frame 1 only: its scores in frame 0 are its clip
+    scores times p_sound = sigmoid(-8), under the threshold, so frame 0's bottom-left quadrant
+    (query 0 alone) is background and its instance mask empty; query 1 sounds in both frames and
+    is painted as before."""
+    frame_logits = torch.tensor([[[-8.0, 8.0], [8.0, 8.0]]])  # (1, Q, T)
+    fixed_model.semantic_from = semantic_from
+    try:
+        clip_level = run(fixed_model)
+        frames = run_with_frame_objectness(fixed_model, frame_logits)
+    finally:
+        fixed_model.semantic_from = "masks"
+    scores, _ = expected_scores()
+    pairs = sorted(((scores[q][k], q, k) for q in range(2) for k in range(3)), reverse=True)[:3]
+    bottom_left = (H - 1, 0)
+    assert clip_level[0]["sem_seg"][:, bottom_left[0], bottom_left[1]].argmax() != 0
+    assert frames[0]["sem_seg"][:, bottom_left[0], bottom_left[1]].argmax() == 0
+    for t, frame in enumerate(frames):
+        inst = frame["instances"]
+        assert inst.pred_classes.tolist() == [k for _, _, k in pairs]  # the same pairs
+        expected = [s * sigmoid(float(frame_logits[0, q, t])) for s, q, _ in pairs]
+        torch.testing.assert_close(inst.scores, torch.tensor(expected))
+        for i, (_, q, _) in enumerate(pairs):
+            painted = fill([v > 0.5 for v in quadrant_values(t, q)]).bool()
+            if expected[i] <= SCORE_THRESHOLD:
+                painted[:] = False
+            assert torch.equal(inst.pred_masks[i], painted), (t, q)
+    assert any(not m.any() for m in frames[0]["instances"].pred_masks)  # query 0 in frame 0
+
+
+def test_frame_objectness_exponent_zero_gives_clip_scores(fixed_model):
+    """Records carry ``p_frame (Q, T)``; the scores are ``p_fg * p_cls * p_frame`` per frame,
+    and the clip-level scores with FRAME_OBJECTNESS_EXPONENT 0."""
+    frame_logits = torch.tensor([[[-8.0, 8.0], [8.0, 8.0]]])
+    decode = fixed_model._decode
+    fixed_model._decode = lambda *a: {**decode(*a), "pred_frame_objectness": frame_logits}
+    try:
+        images = torch.zeros(2, 3, H, W, dtype=torch.uint8)
+        inputs = [{"images": images, "audio": torch.zeros(2, 1, 96, 64), "height": H, "width": W}]
+        (record,) = fixed_model.class_evidence(inputs)
+    finally:
+        fixed_model._decode = decode
+    torch.testing.assert_close(record["p_frame"], frame_logits[0].sigmoid())
+    per_frame = fixed_model.query_scores(record)
+    assert per_frame.shape == (2, 2, 3)
+    fixed_model.frame_objectness_exponent = 0.0
+    try:
+        clip_scores = fixed_model.query_scores(record)
+    finally:
+        fixed_model.frame_objectness_exponent = 1.0
+    torch.testing.assert_close(clip_scores, torch.tensor(expected_scores()[0]))
+    torch.testing.assert_close(per_frame, clip_scores[:, None] * record["p_frame"][..., None])
+
+
+def test_agreement_prior_multiplies_the_scores_of_each_frame(fixed_model):
+    """A record's ``p_agree (Q, T)`` (MODEL.OVAVSS.TEST.AV_AGREEMENT) scales the scores of each
+    frame, with or without the per-frame head's ``p_frame``."""
+    images = torch.zeros(2, 3, H, W, dtype=torch.uint8)
+    inputs = [{"images": images, "audio": torch.zeros(2, 1, 96, 64), "height": H, "width": W}]
+    (record,) = fixed_model.class_evidence(inputs)
+    clip_scores = fixed_model.query_scores(record)  # (Q, K)
+    p_agree = torch.tensor([[0.2, 0.9], [1.0, 0.5]])
+    p_frame = torch.tensor([[0.5, 1.0], [1.0, 1.0]])
+    scores = fixed_model.query_scores({**record, "p_agree": p_agree})
+    torch.testing.assert_close(scores, clip_scores[:, None] * p_agree[..., None])
+    scores = fixed_model.query_scores({**record, "p_agree": p_agree, "p_frame": p_frame})
+    torch.testing.assert_close(scores, clip_scores[:, None] * (p_agree * p_frame)[..., None])
+
+
+def test_per_frame_sounding_learned_from_late_labels(repo_root):
+    """A tiny model with the per-frame head, trained 40 steps on one clip whose object is visible
+    in all 4 frames but labelled (sounding) only in frames 2-3, with other audio there: every
+    query's sounding probability is low in frames 0-1 and the best query's high in 2-3, and
+    nothing is painted in frames 0-1."""
+    torch.manual_seed(0)
+    net = build_model(tiny_cfg(repo_root, **{"MODEL.OVAVSS.PER_FRAME_OBJECTNESS": True}))
+    clip = make_clip(4, size=(64, 64), classes=(0,), seed=5)
+    clip["instances"].gt_masks[:, :2] = False  # silent in frames 0-1
+    clip["audio"][:2] = -5.0
+    clip["audio"][2:] = torch.randn(2, 1, 96, 64, generator=torch.Generator().manual_seed(1))
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
+    net.train()
+    history = []
+    for _ in range(40):
+        losses = net([clip])
+        opt.zero_grad()
+        sum(losses.values()).backward()
+        opt.step()
+        history.append(losses["loss_frame_objectness"].item())
+    assert sum(history[-3:]) < 0.5 * sum(history[:3]), history
+    net.eval()
+    with torch.no_grad():
+        (record,) = net.class_evidence([clip])
+        frames = net([clip])[0]
+    best = record["p_frame"].amax(0)  # (T,): the most sounding query of each frame
+    assert (best[:2] < 0.2).all() and (best[2:] > 0.5).all(), best
+    for t, frame in enumerate(frames):
+        painted = bool((frame["sem_seg"].argmax(0) != 0).any())
+        shown = bool(frame["instances"].pred_masks.any())
+        assert painted == shown == (t >= 2), t
+
+
 # -- from test_ovavss_vocabulary.py: Vocabularies of OV-AVSS from MetadataCatalog: training
 # vocabulary and test vocabularies (the parsing rules: tests/data/test_vocabulary.py).
 

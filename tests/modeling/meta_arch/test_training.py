@@ -101,8 +101,9 @@ def test_unnamed_classes_become_label_minus_one_without_a_sync(device):
         _prepare([_clip([1, 2], (8, 8))], "cpu", dataset_to_train=WITH_UNNAMED)
 
 
+@pytest.mark.parametrize("per_frame", [False, True])
 @pytest.mark.parametrize("batch", [1, 3])
-def test_training_step_syncs(repo_root, device, batch):
+def test_training_step_syncs(repo_root, device, batch, per_frame):
     """Syncs of one training step (forward, losses, backward) of the tiny model, B clips of T=3,
     once the training vocabulary's text embeddings are cached (they are after the first step).
 
@@ -117,8 +118,13 @@ def test_training_step_syncs(repo_root, device, batch):
     L * B cost downloads, 1 + 2 B ``bool()`` checks of device class ids, one ``.item()`` of the
     mask count, and blocking uploads of every frame, of the annotated-frame indices per clip in
     the matcher and in the mask loss, and of the matched indices per loss.
+
+    The per-frame sounding head, its loss and its matching cost (issue 17) add none.
     """
-    cfg = tiny_cfg(repo_root, **{"MODEL.DEVICE": device})
+    overrides = {"MODEL.DEVICE": device, "MODEL.OVAVSS.PER_FRAME_OBJECTNESS": per_frame}
+    if per_frame:
+        overrides["MODEL.OVAVSS.FRAME_OBJECTNESS_COST"] = 1.0
+    cfg = tiny_cfg(repo_root, **overrides)
     torch.manual_seed(0)
     model = build_model(cfg)
     model.train()
@@ -136,6 +142,7 @@ def test_training_step_syncs(repo_root, device, batch):
     with counter:
         losses = model(clips)
         sum(losses.values()).backward()
+    assert ("loss_frame_objectness" in losses) == per_frame
     sites = "\n".join(map(str, counter.sites))
     assert counter.counts["Tensor.cpu"] == layers, sites
     assert counter.total <= layers + deformable, sites

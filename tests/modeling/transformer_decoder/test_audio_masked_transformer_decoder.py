@@ -218,3 +218,35 @@ def test_pixel_and_transformer_decoder_chain():
     assert len(both["aux_outputs"]) == 3
     for key in KEYS:
         torch.testing.assert_close(both[key][:1], one[key], rtol=1e-4, atol=1e-4)
+
+
+def test_per_frame_objectness_head_off_by_default():
+    """The default decoder has no per-frame head: same parameters as before, no new output."""
+    decoder = tiny_decoder()
+    assert decoder.frame_objectness_head is None
+    assert not any(n.startswith("frame_objectness_head") for n, _ in decoder.named_parameters())
+    out = decoder(*tiny_inputs(1, 2), 2)
+    assert "pred_frame_objectness" not in out
+
+
+@pytest.mark.parametrize("batch,num_frames", [(1, 1), (2, 5)])
+def test_per_frame_objectness_on_every_layer_with_gradients(batch, num_frames):
+    decoder = tiny_decoder(frame_objectness=True)
+    out = decoder(*tiny_inputs(batch, num_frames), num_frames)
+    predictions = out["aux_outputs"] + [out]
+    for prediction in predictions:
+        assert prediction["pred_frame_objectness"].shape == (batch, 8, num_frames)
+    sum(p["pred_frame_objectness"].square().mean() for p in predictions).backward()
+    for name, param in decoder.frame_objectness_head.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+def test_per_frame_objectness_is_decided_by_each_frames_audio():
+    """Frames with the same audio get the same logit; another audio, another logit (the head
+    sees no frame position)."""
+    decoder = tiny_decoder(frame_objectness=True).eval()
+    multi_scale, mask_features, audio = tiny_inputs(1, 4)
+    audio[0, 2] = audio[0, 0]
+    logits = decoder(multi_scale, mask_features, audio, 4)["pred_frame_objectness"][0]
+    torch.testing.assert_close(logits[:, 2], logits[:, 0])
+    assert (logits[:, 1] - logits[:, 0]).abs().max() > 1e-4
