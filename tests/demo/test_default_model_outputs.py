@@ -3,6 +3,10 @@
 The values in ``data/default_model_outputs.npz`` were written by ``python
 tests/demo/test_default_model_outputs.py --record`` before the issue-16 floor-plan refactor; a
 refactor that moves code must leave every number of the default model exactly as it was.
+
+Re-recorded once, for issue 19's lean deformable attention (the sampled points are summed one at a
+time instead of in one reduction): on these inputs ``sem_seg`` moved by at most 6e-8 (float
+rounding), its argmax labels, the instances and the demo's label maps and JSON stayed identical.
 """
 
 import hashlib

@@ -48,8 +48,8 @@ def _oracle_paint(instances: Instances, num_classes: int) -> torch.Tensor:
 
 def _oracle_clip_results(scores, mask_logits, *, semantic_from, **kw):
     per_frame = scores.dim() == 3
-    keep_q, keep_k, keep_s = select_instances(
-        scores.mean(1) if per_frame else scores, kw["top_k"], kw["score_threshold"]
+    keep_q, keep_k, keep_s = select_instances(  # per-frame scores: chosen on the best frame
+        scores.amax(1) if per_frame else scores, kw["top_k"], kw["score_threshold"]
     )
     sizes = kw["padded_size"], kw["image_size"], kw["output_size"]
     results = []
@@ -59,6 +59,8 @@ def _oracle_clip_results(scores, mask_logits, *, semantic_from, **kw):
         inst = Instances(tuple(kw["output_size"]))
         inst.pred_masks = prob[keep_q] > kw["mask_threshold"]
         inst.scores = frame_scores[keep_q, keep_k] if per_frame else keep_s
+        if per_frame:  # not painted in the frames where the pair scores below the threshold
+            inst.pred_masks = inst.pred_masks & (inst.scores > kw["score_threshold"])[:, None, None]
         inst.pred_classes = keep_k
         if semantic_from == "masks":
             sem = _oracle_semantic(frame_scores, prob)
