@@ -103,14 +103,16 @@ def _target(cmd: Command) -> Tuple[str, str, List[str]]:
 
 
 @functools.lru_cache(maxsize=None)
-def help_text(kind: str, name: str) -> str:
-    """The ``--help`` output of a script, module or bash script (which must exit 0)."""
+def help_text(kind: str, name: str, subcommand: str = "") -> str:
+    """The ``--help`` output of a script, module or bash script (which must exit 0); of its
+    ``subcommand`` when given (argparse sub-parsers)."""
+    sub = [subcommand] if subcommand else []
     if kind == "bash":
-        argv = ["bash", name, "--help"]
+        argv = ["bash", name, *sub, "--help"]
     elif kind == "module":
-        argv = [sys.executable, "-m", name, "--help"]
+        argv = [sys.executable, "-m", name, *sub, "--help"]
     else:
-        argv = [sys.executable, name, "--help"]
+        argv = [sys.executable, name, *sub, "--help"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     r = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, f"{' '.join(argv)} exited {r.returncode}:\n{r.stderr[-2000:]}"
@@ -187,6 +189,10 @@ def test_documented_command(cmd):
     else:
         assert (ROOT / name).is_file(), f"{cmd}: no script {name}"
     out = help_text(kind, name)
+    choices = re.search(r"\{([\w,-]+)\}", out)  # argparse sub-commands: {collect,select,...}
+    if args and choices and args[0] in choices.group(1).split(","):
+        out = help_text(kind, name, args[0])
+        args = args[1:]
     flags, positional = _split_args(out, args)
     for flag in flags:
         assert re.search(

@@ -169,9 +169,6 @@ def main() -> None:
         "deformable attention (peak memory, time; a fresh process per run)",
     )
     parser.add_argument(
-        "--width", type=int, default=0, help="frame width for --deform-attn-memory (0: --size)"
-    )
-    parser.add_argument(
         "--repeats", type=int, default=3, help="runs of each variant for --deform-attn-memory"
     )
     # One run of one variant (a child process of --deform-attn-memory): prints its JSON.
