@@ -110,6 +110,7 @@ DENY_SOUNDS: Dict[str, str] = {
     "animals/birds/nandou.png": "silent recording (YAMNet: Silence 1.00)",
     "animals/lizards/iguana.png": "silent recording (YAMNet: Silence 1.00)",
     "animals/marsupials/wombat.png": "silent recording (YAMNet: Silence 1.00)",
+    "animals/mammals/giraffe.png": "silent recording (the generator's decoder refuses it)",
     "animals/mammals/ferret.png": "sounds like a frog (YAMNet: Frog 0.35, novel)",
     "animals/mammals/bears/bear.png": "a roar tagged as a big cat (YAMNet: Roaring cats 0.37)",
     "animals/mammals/bovines/bison.png": "a roar tagged as a big cat (YAMNet: Roaring cats 0.48)",
