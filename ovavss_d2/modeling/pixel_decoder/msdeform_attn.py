@@ -258,17 +258,8 @@ def _ms_deform_attn_sample_reference(
 ) -> torch.Tensor:
     """:func:`ms_deform_attn_sample` with plain autograd, as before issue 19: it keeps the
     ``(N*h, C_h, Lq, P)`` samples of every level for backward. Not used by the model: the
-    reference of the tests and of ``tools/benchmark.py --deform-attn-memory``.
-
-    Args:
-        value: ``(N, S, h, C_h)``, the levels' tokens flattened row-major and concatenated.
-        spatial_shapes: L pairs ``(H_l, W_l)``.
-        sampling_locations: ``(N, Lq, h, L, P, 2)``, ``(x, y)`` in ``[0, 1]``; samples outside the
-            map read zeros.
-        attention_weights: ``(N, Lq, h, L, P)``.
-
-    Returns:
-        ``(N, Lq, h * C_h)``.
+    reference of the tests and of ``tools/benchmark.py --deform-attn-memory``. Arguments and
+    result as :func:`ms_deform_attn_sample`.
     """
     n, _, num_heads, head_dim = value.shape
     _, num_queries, _, num_levels, num_points, _ = sampling_locations.shape
